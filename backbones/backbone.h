@@ -1,0 +1,63 @@
+// Backbone plugins: pretrained networks that turn images into features.
+//
+// Lifecycle: the registry creates a backbone from its options, which loads
+// the weights (a missing file is NotFound, a file that does not match the
+// architecture is InvalidArgument or DataLoss naming the first offending
+// tensors). Preprocess() then Forward() run on batches; adapters may train
+// module()'s parameters in between.
+//
+// Threading: one backbone is used by one thread at a time; LibTorch's
+// intra-op threads parallelise each forward pass.
+#ifndef PANDA_BACKBONES_BACKBONE_H_
+#define PANDA_BACKBONES_BACKBONE_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/registry.h"
+#include "torch/nn/module.h"
+#include "torch/types.h"
+
+namespace panda {
+
+// Named outputs of a forward pass. "pooled" is the image feature, float32
+// [N, D]; other names are spatial maps, float32 [N, C, H, W].
+using TapMap = std::map<std::string, torch::Tensor>;
+
+class Backbone {
+ public:
+  virtual ~Backbone() = default;
+
+  // The module holding every parameter and buffer, for moving the network to
+  // a device, switching train/eval mode and training.
+  virtual torch::nn::Module& module() = 0;
+
+  // Converts uint8 images [N, H, W, C] (C = 1 or 3, any device) to the float32
+  // input [N, 3, S, S] the network expects, on the same device: channel
+  // expansion, resizing and the model's input scaling.
+  virtual torch::Tensor Preprocess(const torch::Tensor& images) const = 0;
+
+  // Runs the network on preprocessed input and returns the outputs named in
+  // `taps`. An unknown tap name is InvalidArgument listing the valid names.
+  virtual absl::StatusOr<TapMap> Forward(const torch::Tensor& input,
+                                         const std::vector<std::string>& taps) = 0;
+
+  // Names Forward accepts, "pooled" first.
+  virtual std::vector<std::string> tap_names() const = 0;
+
+  // Dimension D of the "pooled" feature.
+  virtual int64_t feature_dim() const = 0;
+
+  // Everything that determines the features: architecture, a checksum of the
+  // weights and the preprocessing. Feature caches are keyed by it.
+  virtual std::string Fingerprint() const = 0;
+};
+
+Registry<Backbone>& BackboneRegistry();
+
+}  // namespace panda
+
+#endif  // PANDA_BACKBONES_BACKBONE_H_

@@ -1,0 +1,10 @@
+#include "scorers/scorer.h"
+
+namespace panda {
+
+Registry<Scorer>& ScorerRegistry() {
+  static auto* registry = new Registry<Scorer>("scorer");
+  return *registry;
+}
+
+}  // namespace panda

@@ -1,0 +1,35 @@
+// Scorer plugins: anomaly scores of test features given normal training
+// features.
+//
+// Lifecycle: create from options, Fit() once on the normal training
+// features, then Score() any number of times. Score() before Fit() is
+// FailedPrecondition. Computation runs on the device of the tensors passed
+// to Fit(); Score() moves its input there.
+#ifndef PANDA_SCORERS_SCORER_H_
+#define PANDA_SCORERS_SCORER_H_
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "core/registry.h"
+#include "torch/types.h"
+
+namespace panda {
+
+class Scorer {
+ public:
+  virtual ~Scorer() = default;
+
+  // Takes float32 [N, D] features of normal training images.
+  virtual absl::Status Fit(const torch::Tensor& train_features) = 0;
+
+  // Returns float32 [M] scores, on the CPU, for float32 [M, D] test features;
+  // higher means more anomalous.
+  virtual absl::StatusOr<torch::Tensor> Score(
+      const torch::Tensor& test_features) = 0;
+};
+
+Registry<Scorer>& ScorerRegistry();
+
+}  // namespace panda
+
+#endif  // PANDA_SCORERS_SCORER_H_
