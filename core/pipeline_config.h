@@ -1,0 +1,25 @@
+// Reading pipeline configs (protobuf text format, config/pipeline.proto).
+#ifndef PANDA_CORE_PIPELINE_CONFIG_H_
+#define PANDA_CORE_PIPELINE_CONFIG_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "config/pipeline.pb.h"
+
+namespace panda {
+
+// Parses `text` as a PipelineConfig. `source` names it in errors (a file
+// path). Syntax errors, unknown fields and unknown option types are
+// InvalidArgument with the line and column; a missing dataset, backbone or
+// scorer, or a plugin name no registry knows, is InvalidArgument naming the
+// field.
+absl::StatusOr<PipelineConfig> ParsePipelineConfig(const std::string& text,
+                                                   const std::string& source);
+
+// Reads and parses the file at `path`; NotFound if it does not exist.
+absl::StatusOr<PipelineConfig> LoadPipelineConfig(const std::string& path);
+
+}  // namespace panda
+
+#endif  // PANDA_CORE_PIPELINE_CONFIG_H_

