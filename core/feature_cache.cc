@@ -107,8 +107,8 @@ absl::StatusOr<torch::Tensor> FeatureCache::Load(
     if (i < 4) {
       return absl::FailedPreconditionError(absl::StrCat(
           "feature cache ", path, " was written for another ", kFieldNames[i],
-          " (", stored.substr(0, 200), ") than this pipeline's (",
-          expected[i]->substr(0, 200),
+          " (", stored.substr(0, 400), ") than this pipeline's (",
+          expected[i]->substr(0, 400),
           "); delete the file or point cache_dir elsewhere"));
     }
     return absl::NotFoundError(absl::StrCat("feature cache ", path,

@@ -36,6 +36,7 @@ std::string ToText(const google::protobuf::Message& message) {
   std::string text;
   google::protobuf::TextFormat::Printer printer;
   printer.SetSingleLineMode(true);
+  printer.SetExpandAny(true);
   printer.PrintToString(message, &text);
   return text;
 }
@@ -135,7 +136,13 @@ absl::StatusOr<torch::Tensor> Runner::CachedFeatures(Split split,
     cache = std::make_unique<FeatureCache>(config_.cache_dir());
     key.dataset = ToText(config_.dataset());
     key.split = SplitName(split);
-    key.subset = ToText(config_.subset());
+    // Only the split's own limit, so pipelines that subsample the training
+    // split alone share the test features.
+    key.subset = split == Split::kTrain
+                     ? absl::StrCat("max_train_per_class: ",
+                                    config_.subset().max_train_per_class())
+                     : absl::StrCat("max_test_per_class: ",
+                                    config_.subset().max_test_per_class());
     key.backbone = ToText(config_.backbone());
     PANDA_ASSIGN_OR_RETURN(key.data_fingerprint, dataset_->Fingerprint(split));
     key.backbone_fingerprint = backbone_->Fingerprint();
