@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "core/logging.h"
+#include "core/malloc_tuning.h"
 #include "core/pipeline_config.h"
 #include "core/pipeline_runner.h"
 #include "core/run_report.h"
@@ -93,6 +94,7 @@ absl::Status Run(const std::string& config_path) {
 }  // namespace panda
 
 int main(int argc, char** argv) {
+  panda::RestartWithMallocTuning(argv);
   absl::SetProgramUsageMessage(panda::kUsage);
   std::vector<char*> arguments = absl::ParseCommandLine(argc, argv);
 
