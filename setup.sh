@@ -6,7 +6,7 @@
 #   - data/weights/*.pkm (the Keras models converted for LibTorch) and
 #     data/mnist/ (MNIST digits as IDX files).
 # Idempotent: each step runs only when its result is missing or older than
-# its inputs, and says what it does. Needs root for apt-get.
+# its inputs, and prints what it does. Needs root for apt-get.
 set -euo pipefail
 cd "$(dirname "$0")"
 

@@ -4,7 +4,7 @@
 // A cache file is named after the configuration that produced it (data set,
 // split, subset, backbone config) and records in its header what the
 // features were computed from (data file and weight fingerprints). Load()
-// tells the cases apart:
+// distinguishes three cases:
 //   - no file: NotFound, extract and Store();
 //   - corrupt file, or stale (same configuration, but the data or the
 //     weights changed since): NotFound with the reason, extract again;

@@ -11,7 +11,7 @@ namespace panda {
 // and 127 images/s with these settings (2 cores, batch 64, one run each).
 //
 // The settings go through the environment because glibc applies them to
-// every arena from process start; the same values set with mallopt() from
+// every arena from process start. The same values set with mallopt() from
 // main() gave no speed-up in that measurement. Call first thing in main().
 // PANDA_MALLOC_TUNING=0 turns this off. Returns only when no restart
 // happens (already tuned, turned off, or the restart failed).

@@ -11,8 +11,8 @@ namespace panda {
 
 // Parses `text` as a PipelineConfig. `source` names it in errors (a file
 // path). Syntax errors, unknown fields and unknown option types are
-// InvalidArgument with the line and column; a missing dataset, backbone or
-// scorer, or a plugin name no registry knows, is InvalidArgument naming the
+// InvalidArgument with the line and column. A missing dataset, backbone or
+// scorer, or an unregistered plugin name, is InvalidArgument naming the
 // field.
 absl::StatusOr<PipelineConfig> ParsePipelineConfig(const std::string& text,
                                                    const std::string& source);

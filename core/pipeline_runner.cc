@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -93,6 +94,9 @@ class Runner {
   std::unique_ptr<Backbone> backbone_;
   std::unique_ptr<Adapter> adapter_;
   RunResult result_;
+  // File stem of the training split's feature cache, which names indexes
+  // that scorers build on it; empty without a cache.
+  std::string train_cache_stem_;
 };
 
 absl::Status Runner::SetUp() {
@@ -146,6 +150,10 @@ absl::StatusOr<torch::Tensor> Runner::CachedFeatures(Split split,
     key.backbone = ToText(config_.backbone());
     PANDA_ASSIGN_OR_RETURN(key.data_fingerprint, dataset_->Fingerprint(split));
     key.backbone_fingerprint = backbone_->Fingerprint();
+    if (split == Split::kTrain) {
+      train_cache_stem_ =
+          std::filesystem::path(cache->PathFor(key)).stem().string();
+    }
 
     absl::StatusOr<torch::Tensor> cached = cache->Load(key);
     if (cached.ok() && cached->size(0) == images.images.size(0)) {
@@ -261,6 +269,11 @@ absl::StatusOr<ClassResult> Runner::RunClass(int64_t normal_class,
       std::unique_ptr<Scorer> scorer,
       ScorerRegistry().Create(config_.scorer().name(),
                               config_.scorer().options()));
+  if (adapter_->preserves_features() && !train_cache_stem_.empty()) {
+    scorer->SetCacheLocation(
+        config_.cache_dir(),
+        absl::StrCat(train_cache_stem_, "-class", normal_class));
+  }
   PANDA_RETURN_IF_ERROR(scorer->Fit(train_features.to(device_)));
   PANDA_ASSIGN_OR_RETURN(torch::Tensor scores, scorer->Score(test_features));
 

@@ -13,7 +13,7 @@
 namespace panda {
 namespace {
 
-// Quotes a CSV field when it holds a separator or a quote (RFC 4180).
+// Quotes a CSV field when it contains a separator or a quote (RFC 4180).
 std::string CsvField(const std::string& value) {
   if (value.find_first_of(",\"\n") == std::string::npos) return value;
   return absl::StrCat("\"", absl::StrReplaceAll(value, {{"\"", "\"\""}}), "\"");

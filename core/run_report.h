@@ -15,7 +15,7 @@ namespace panda {
 std::string FormatResultsTable(const RunResult& result);
 
 // Returns the CSV table: normal_class,class_name,roc_auc,train_images,
-// test_images,test_anomalies,seconds; the last row holds the mean.
+// test_images,test_anomalies,seconds; the last row is the mean.
 std::string FormatResultsCsv(const RunResult& result);
 
 // Writes results.json, results.csv and config.pbtxt (the config as run)

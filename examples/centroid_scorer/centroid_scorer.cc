@@ -1,7 +1,7 @@
 // Example plugin: scores a feature by its distance to the mean training
 // feature. It lives outside every core folder to show that a plugin needs
-// only its own files and a line in the app's plugin list; see
-// docs/adding_a_plugin.md.
+// only its own files and a line in the app's plugin list
+// (docs/adding_a_plugin.md).
 #include <memory>
 
 #include "absl/strings/str_cat.h"
