@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/registry.h"
 #include "torch/nn/module.h"
@@ -54,6 +55,21 @@ class Backbone {
   // Everything that determines the features: architecture, a checksum of the
   // weights and the preprocessing. Feature caches are keyed by it.
   virtual std::string Fingerprint() const = 0;
+
+  // Stage names that SetTrainableFrom accepts, input side first. Empty for
+  // backbones without that switch.
+  virtual std::vector<std::string> stage_names() const { return {}; }
+
+  // Lets adaptation train the parameters of stage `stage` and of every later
+  // stage (requires_grad true) and freezes the earlier ones. Returns
+  // InvalidArgument for a name outside stage_names() and Unimplemented for a
+  // backbone without stages.
+  virtual absl::Status SetTrainableFrom(const std::string& stage);
+
+  // Keeps the BatchNorm layers in eval mode (normalising with their running
+  // statistics and not updating them) while module() is in training mode.
+  // Returns Unimplemented for a backbone that cannot.
+  virtual absl::Status SetBatchNormFrozen(bool frozen);
 };
 
 Registry<Backbone>& BackboneRegistry();

@@ -1,12 +1,14 @@
 // Scorer plugins: anomaly scores of test features given normal training
 // features.
 //
-// Lifecycle: create from options, Fit() once on the normal training
-// features, then Score() any number of times. Score() before Fit() is
-// FailedPrecondition. Computation runs on the device of the tensors passed
-// to Fit(); Score() moves its input there.
+// Lifecycle: create from options, optionally SetCacheLocation(), Fit() once
+// on the normal training features, then Score() any number of times. Score()
+// before Fit() is FailedPrecondition. Computation runs on the device of the
+// tensors passed to Fit(); Score() moves its input there.
 #ifndef PANDA_SCORERS_SCORER_H_
 #define PANDA_SCORERS_SCORER_H_
+
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -18,6 +20,14 @@ namespace panda {
 class Scorer {
  public:
   virtual ~Scorer() = default;
+
+  // Offers `directory` for files derived from the training features, such as
+  // a search index, and `bank_id`, a file-name-safe name for the features
+  // that the next Fit() receives. The runner gives one id to one training
+  // set, but a cached file may be stale, so a scorer verifies what it loads.
+  // Call before Fit(). Scorers that keep no files ignore it.
+  virtual void SetCacheLocation(const std::string& directory,
+                                const std::string& bank_id) {}
 
   // Takes float32 [N, D] features of normal training images.
   virtual absl::Status Fit(const torch::Tensor& train_features) = 0;
