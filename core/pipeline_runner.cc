@@ -18,9 +18,15 @@
 #include "core/feature_cache.h"
 #include "core/feature_extractor.h"
 #include "core/logging.h"
+#include "core/run_summary.h"
 #include "core/status_macros.h"
+#include "core/subset.h"
 #include "datasets/dataset.h"
 #include "google/protobuf/text_format.h"
+#include "metrics/average_precision.h"
+#include "metrics/binary_scores.h"
+#include "metrics/f1_max.h"
+#include "metrics/normal_score_threshold.h"
 #include "metrics/roc_auc.h"
 #include "scorers/scorer.h"
 #include "torch/torch.h"
@@ -42,31 +48,6 @@ std::string ToText(const google::protobuf::Message& message) {
   return text;
 }
 
-// Keeps the first `max_per_class` images of each class, in order; 0 keeps all.
-ImageSet LimitPerClass(const ImageSet& set, int max_per_class) {
-  if (max_per_class <= 0) return set;
-  std::map<int64_t, int> kept_per_class;
-  std::vector<int64_t> keep;
-  ImageSet subset;
-  for (size_t i = 0; i < set.labels.size(); ++i) {
-    if (kept_per_class[set.labels[i]]++ < max_per_class) {
-      keep.push_back(static_cast<int64_t>(i));
-      subset.labels.push_back(set.labels[i]);
-    }
-  }
-  subset.images = set.images.index_select(0, torch::tensor(keep, torch::kInt64));
-  return subset;
-}
-
-torch::Tensor IndicesOfClass(const std::vector<int64_t>& labels,
-                             int64_t normal_class) {
-  std::vector<int64_t> indices;
-  for (size_t i = 0; i < labels.size(); ++i) {
-    if (labels[i] == normal_class) indices.push_back(static_cast<int64_t>(i));
-  }
-  return torch::tensor(indices, torch::kInt64);
-}
-
 // One split's images with its features, cached or freshly extracted.
 struct SplitFeatures {
   ImageSet images;
@@ -81,12 +62,15 @@ class Runner {
 
  private:
   absl::Status SetUp();
-  absl::StatusOr<SplitFeatures> LoadSplit(Split split);
-  absl::StatusOr<torch::Tensor> CachedFeatures(Split split,
+  absl::StatusOr<SplitFeatures> LoadSplit(Split split, int64_t seed);
+  absl::Status AttachFeatures(Split split, int64_t seed, SplitFeatures& split_features);
+  absl::StatusOr<torch::Tensor> CachedFeatures(Split split, int64_t seed,
                                                const ImageSet& images);
-  absl::StatusOr<ClassResult> RunClass(int64_t normal_class,
+  absl::StatusOr<ClassResult> RunClass(int64_t normal_class, int64_t seed,
                                        const SplitFeatures& train,
                                        const SplitFeatures& test);
+  absl::StatusOr<std::unique_ptr<Scorer>> FitScorer(
+      int64_t normal_class, int64_t seed, const torch::Tensor& train_features);
 
   const PipelineConfig& config_;
   torch::Device device_ = torch::kCPU;
@@ -117,6 +101,12 @@ absl::Status Runner::SetUp() {
   PANDA_ASSIGN_OR_RETURN(
       adapter_, AdapterRegistry().Create(config_.adapter().name(),
                                          config_.adapter().options()));
+  // One scorer now, unused, so that bad scorer options fail before
+  // extraction rather than after it.
+  PANDA_RETURN_IF_ERROR(ScorerRegistry()
+                            .Create(config_.scorer().name(),
+                                    config_.scorer().options())
+                            .status());
   PANDA_LOG(INFO) << "pipeline " << config_.name() << ": dataset "
                   << config_.dataset().name() << ", backbone "
                   << config_.backbone().name() << " ("
@@ -129,6 +119,7 @@ absl::Status Runner::SetUp() {
 }
 
 absl::StatusOr<torch::Tensor> Runner::CachedFeatures(Split split,
+                                                     int64_t seed,
                                                      const ImageSet& images) {
   ExtractionStats* stats = result_.add_extraction();
   stats->set_split(SplitName(split));
@@ -142,11 +133,11 @@ absl::StatusOr<torch::Tensor> Runner::CachedFeatures(Split split,
     key.split = SplitName(split);
     // Only the split's own limit, so pipelines that subsample the training
     // split alone share the test features.
-    key.subset = split == Split::kTrain
-                     ? absl::StrCat("max_train_per_class: ",
-                                    config_.subset().max_train_per_class())
-                     : absl::StrCat("max_test_per_class: ",
-                                    config_.subset().max_test_per_class());
+    const SubsetConfig& subset = config_.subset();
+    const int limit = split == Split::kTrain ? subset.max_train_per_class()
+                                             : subset.max_test_per_class();
+    key.subset = absl::StrCat(SplitName(split), " limit ", limit);
+    if (limit > 0 && subset.random()) absl::StrAppend(&key.subset, " seed ", seed);
     key.backbone = ToText(config_.backbone());
     PANDA_ASSIGN_OR_RETURN(key.data_fingerprint, dataset_->Fingerprint(split));
     key.backbone_fingerprint = backbone_->Fingerprint();
@@ -196,13 +187,15 @@ absl::StatusOr<torch::Tensor> Runner::CachedFeatures(Split split,
   return features;
 }
 
-absl::StatusOr<SplitFeatures> Runner::LoadSplit(Split split) {
+absl::StatusOr<SplitFeatures> Runner::LoadSplit(Split split, int64_t seed) {
   SplitFeatures result;
   PANDA_ASSIGN_OR_RETURN(ImageSet all, dataset_->Load(split));
   const SubsetConfig& subset = config_.subset();
-  result.images = LimitPerClass(all, split == Split::kTrain
-                                         ? subset.max_train_per_class()
-                                         : subset.max_test_per_class());
+  result.images = LimitPerClass(all,
+                                split == Split::kTrain
+                                    ? subset.max_train_per_class()
+                                    : subset.max_test_per_class(),
+                                subset.random(), seed);
   if (result.images.labels.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the ", SplitName(split), " split of dataset ",
@@ -212,36 +205,151 @@ absl::StatusOr<SplitFeatures> Runner::LoadSplit(Split split) {
                   << result.images.labels.size() << " images of "
                   << result.images.images.size(1) << "x"
                   << result.images.images.size(2);
-
-  // Adapters that change the backbone extract their own features per class.
-  if (adapter_->preserves_features()) {
-    PANDA_ASSIGN_OR_RETURN(result.features,
-                           CachedFeatures(split, result.images));
-  }
   return result;
 }
 
+absl::Status Runner::AttachFeatures(Split split, int64_t seed,
+                                    SplitFeatures& split_features) {
+  // Adapters that change the backbone extract their own features per class.
+  if (!adapter_->preserves_features()) return absl::OkStatus();
+  PANDA_ASSIGN_OR_RETURN(split_features.features,
+                         CachedFeatures(split, seed, split_features.images));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Scorer>> Runner::FitScorer(
+    int64_t normal_class, int64_t seed, const torch::Tensor& train_features) {
+  PANDA_ASSIGN_OR_RETURN(
+      std::unique_ptr<Scorer> scorer,
+      ScorerRegistry().Create(config_.scorer().name(),
+                              config_.scorer().options()));
+  // Indexes are named after the training bank, which is only stable when the
+  // features come from the cache and no images are held out.
+  if (adapter_->preserves_features() && !train_cache_stem_.empty() &&
+      config_.deployment().holdout_fraction() == 0) {
+    scorer->SetCacheLocation(
+        config_.cache_dir(),
+        absl::StrCat(train_cache_stem_, "-class", normal_class));
+  }
+  torch::manual_seed(static_cast<uint64_t>(seed));
+  PANDA_RETURN_IF_ERROR(scorer->Fit(train_features.to(device_)));
+  return scorer;
+}
+
+// Returns the scores as a contiguous float32 CPU tensor.
+absl::StatusOr<torch::Tensor> ScoreOnCpu(Scorer& scorer,
+                                         const torch::Tensor& features) {
+  PANDA_ASSIGN_OR_RETURN(torch::Tensor scores, scorer.Score(features));
+  return scores.to(torch::kCPU, torch::kFloat32).contiguous();
+}
+
+absl::Span<const float> AsSpan(const torch::Tensor& scores) {
+  return absl::MakeConstSpan(scores.data_ptr<float>(), scores.numel());
+}
+
+// Fills the threshold-free metrics of `result` from test scores and labels.
+absl::Status SetTestMetrics(const torch::Tensor& scores,
+                            const std::vector<int>& labels,
+                            ClassResult& result) {
+  PANDA_ASSIGN_OR_RETURN(const double auc, RocAuc(AsSpan(scores), labels));
+  PANDA_ASSIGN_OR_RETURN(const double average_precision,
+                         AveragePrecision(AsSpan(scores), labels));
+  PANDA_ASSIGN_OR_RETURN(const F1MaxResult f1, F1Max(AsSpan(scores), labels));
+  result.set_roc_auc(auc);
+  result.set_average_precision(average_precision);
+  result.set_f1_max(f1.f1);
+  result.set_f1_threshold(f1.threshold);
+
+  // The curve's steps, resampled on a fixed grid of false positive rates.
+  PANDA_ASSIGN_OR_RETURN(ClassCounts counts,
+                         CountBinaryLabels("ROC curve", AsSpan(scores), labels));
+  const std::vector<ThresholdCounts> sweep =
+      SweepThresholds(AsSpan(scores), labels);
+  constexpr int kGridSteps = 100;
+  size_t next = 0;
+  double true_positive_rate = 0;
+  for (int step = 0; step <= kGridSteps; ++step) {
+    const double false_positive_rate = static_cast<double>(step) / kGridSteps;
+    while (next < sweep.size() &&
+           sweep[next].false_positives <=
+               false_positive_rate * counts.normal + 1e-9) {
+      true_positive_rate =
+          static_cast<double>(sweep[next].true_positives) / counts.anomalous;
+      ++next;
+    }
+    result.add_roc_true_positive_rates(static_cast<float>(true_positive_rate));
+  }
+  return absl::OkStatus();
+}
+
+// Fills the deployment fields: the threshold from held-out normal scores and
+// the test error rates it gives (scores above it are flagged).
+absl::Status SetDeploymentMetrics(const torch::Tensor& holdout_scores,
+                                  double false_positive_rate,
+                                  const torch::Tensor& test_scores,
+                                  const std::vector<int>& labels,
+                                  ClassResult& result) {
+  PANDA_ASSIGN_OR_RETURN(
+      const float threshold,
+      ThresholdFromNormalScores(AsSpan(holdout_scores), false_positive_rate));
+  int64_t false_positives = 0, true_positives = 0, normal = 0, anomalous = 0;
+  const float* scores = test_scores.data_ptr<float>();
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const bool flagged = scores[i] > threshold;
+    if (labels[i] == 1) {
+      ++anomalous;
+      true_positives += flagged;
+    } else {
+      ++normal;
+      false_positives += flagged;
+    }
+  }
+  result.set_deployment_threshold(threshold);
+  result.set_deployment_false_positive_rate(
+      static_cast<double>(false_positives) / normal);
+  result.set_deployment_true_positive_rate(
+      static_cast<double>(true_positives) / anomalous);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<ClassResult> Runner::RunClass(int64_t normal_class,
+                                             int64_t seed,
                                              const SplitFeatures& train,
                                              const SplitFeatures& test) {
   const auto start = std::chrono::steady_clock::now();
   ClassResult result;
   result.set_normal_class(static_cast<int32_t>(normal_class));
   result.set_class_name(dataset_->class_names()[normal_class]);
+  result.set_seed(static_cast<int32_t>(seed));
 
-  const torch::Tensor train_indices =
-      IndicesOfClass(train.images.labels, normal_class);
+  torch::Tensor train_indices = IndicesOfClass(train.images.labels, normal_class);
   if (train_indices.numel() == 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "normal class ", normal_class, " (", result.class_name(),
         ") has no training images"));
   }
+  torch::Tensor holdout_indices;
+  const DeploymentConfig& deployment = config_.deployment();
+  if (deployment.holdout_fraction() > 0) {
+    torch::Tensor rest;
+    SplitHoldout(train_indices, deployment.holdout_fraction(), seed, &rest,
+                 &holdout_indices);
+    train_indices = rest;
+    if (holdout_indices.numel() == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "deployment.holdout_fraction ", deployment.holdout_fraction(),
+          " holds out no image of class ", normal_class, "'s ",
+          train_indices.numel(), " training images"));
+    }
+  }
 
-  torch::Tensor train_features;
-  torch::Tensor test_features;
+  torch::Tensor train_features, test_features, holdout_features;
   if (adapter_->preserves_features()) {
     train_features = train.features.index_select(0, train_indices);
     test_features = test.features;
+    if (holdout_indices.defined()) {
+      holdout_features = train.features.index_select(0, holdout_indices);
+    }
   } else {
     // A fresh pretrained backbone per class, adapted to that class alone.
     PANDA_ASSIGN_OR_RETURN(
@@ -254,6 +362,7 @@ absl::StatusOr<ClassResult> Runner::RunClass(int64_t normal_class,
     AdaptationContext context;
     context.device = device_;
     context.batch_size = config_.batch_size();
+    torch::manual_seed(static_cast<uint64_t>(seed));
     PANDA_RETURN_IF_ERROR(adapter_->Adapt(*backbone, normal_train, context));
     PANDA_ASSIGN_OR_RETURN(
         train_features,
@@ -263,39 +372,42 @@ absl::StatusOr<ClassResult> Runner::RunClass(int64_t normal_class,
         test_features,
         ExtractPooledFeatures(*backbone, test.images.images,
                               config_.batch_size(), device_, "adapted test"));
+    if (holdout_indices.defined()) {
+      PANDA_ASSIGN_OR_RETURN(
+          holdout_features,
+          ExtractPooledFeatures(
+              *backbone, train.images.images.index_select(0, holdout_indices),
+              config_.batch_size(), device_, "adapted held-out"));
+    }
   }
 
-  PANDA_ASSIGN_OR_RETURN(
-      std::unique_ptr<Scorer> scorer,
-      ScorerRegistry().Create(config_.scorer().name(),
-                              config_.scorer().options()));
-  if (adapter_->preserves_features() && !train_cache_stem_.empty()) {
-    scorer->SetCacheLocation(
-        config_.cache_dir(),
-        absl::StrCat(train_cache_stem_, "-class", normal_class));
-  }
-  PANDA_RETURN_IF_ERROR(scorer->Fit(train_features.to(device_)));
-  PANDA_ASSIGN_OR_RETURN(torch::Tensor scores, scorer->Score(test_features));
-
+  PANDA_ASSIGN_OR_RETURN(std::unique_ptr<Scorer> scorer,
+                         FitScorer(normal_class, seed, train_features));
+  PANDA_ASSIGN_OR_RETURN(torch::Tensor scores,
+                         ScoreOnCpu(*scorer, test_features));
   std::vector<int> labels;
   labels.reserve(test.images.labels.size());
   for (int64_t label : test.images.labels) {
     labels.push_back(label == normal_class ? 0 : 1);
   }
-  const torch::Tensor cpu_scores = scores.to(torch::kCPU, torch::kFloat32).contiguous();
-  PANDA_ASSIGN_OR_RETURN(
-      const double auc,
-      RocAuc(absl::MakeConstSpan(cpu_scores.data_ptr<float>(),
-                                 cpu_scores.numel()),
-             labels));
+  PANDA_RETURN_IF_ERROR(SetTestMetrics(scores, labels, result));
+  if (holdout_features.defined()) {
+    PANDA_ASSIGN_OR_RETURN(torch::Tensor holdout_scores,
+                           ScoreOnCpu(*scorer, holdout_features));
+    PANDA_RETURN_IF_ERROR(SetDeploymentMetrics(
+        holdout_scores, deployment.false_positive_rate(), scores, labels,
+        result));
+  }
 
-  result.set_roc_auc(auc);
-  result.set_train_images(train_indices.numel());
-  result.set_test_images(static_cast<int64_t>(labels.size()));
-  result.set_test_anomalies(std::count(labels.begin(), labels.end(), 1));
+  result.set_train_images(static_cast<int32_t>(train_indices.numel()));
+  result.set_test_images(static_cast<int32_t>(labels.size()));
+  result.set_test_anomalies(
+      static_cast<int32_t>(std::count(labels.begin(), labels.end(), 1)));
   result.set_seconds(SecondsSince(start));
-  PANDA_LOG(INFO) << absl::StrFormat("class %d (%s): ROC-AUC %.4f", normal_class,
-                                     result.class_name(), auc);
+  PANDA_LOG(INFO) << absl::StrFormat(
+      "class %d (%s), seed %d: ROC-AUC %.4f, AP %.4f, F1-max %.4f",
+      normal_class, result.class_name(), seed, result.roc_auc(),
+      result.average_precision(), result.f1_max());
   return result;
 }
 
@@ -324,17 +436,33 @@ absl::StatusOr<RunResult> Runner::Run() {
           num_classes, " classes (0 to ", num_classes - 1, ")"));
     }
   }
+  std::vector<int64_t> seeds(config_.seeds().begin(), config_.seeds().end());
+  if (seeds.empty()) seeds.push_back(0);
 
-  PANDA_ASSIGN_OR_RETURN(SplitFeatures train, LoadSplit(Split::kTrain));
-  PANDA_ASSIGN_OR_RETURN(SplitFeatures test, LoadSplit(Split::kTest));
-
-  double sum = 0;
-  for (int64_t c : normal_classes) {
-    PANDA_ASSIGN_OR_RETURN(ClassResult class_result, RunClass(c, train, test));
-    sum += class_result.roc_auc();
-    *result_.add_classes() = class_result;
+  // Splits depend on the seed only through random subsets.
+  const bool seeded_splits = config_.subset().random();
+  absl::StatusOr<SplitFeatures> train = absl::UnknownError("not loaded");
+  absl::StatusOr<SplitFeatures> test = absl::UnknownError("not loaded");
+  for (size_t s = 0; s < seeds.size(); ++s) {
+    const int64_t seed = seeds[s];
+    if (s == 0 || seeded_splits) {
+      // Both splits are read before any extraction, so that a bad file in
+      // either fails the run at once.
+      train = LoadSplit(Split::kTrain, seed);
+      PANDA_RETURN_IF_ERROR(train.status());
+      test = LoadSplit(Split::kTest, seed);
+      PANDA_RETURN_IF_ERROR(test.status());
+      PANDA_RETURN_IF_ERROR(AttachFeatures(Split::kTrain, seed, *train));
+      PANDA_RETURN_IF_ERROR(AttachFeatures(Split::kTest, seed, *test));
+    }
+    for (int64_t c : normal_classes) {
+      PANDA_ASSIGN_OR_RETURN(ClassResult class_result,
+                             RunClass(c, seed, *train, *test));
+      *result_.add_classes() = class_result;
+    }
   }
-  result_.set_mean_roc_auc(sum / normal_classes.size());
+
+  SummarizeRun(result_);
   result_.set_wall_seconds(SecondsSince(start));
   return result_;
 }

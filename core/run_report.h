@@ -10,16 +10,22 @@
 
 namespace panda {
 
-// Returns a fixed-width table: one row per normal class, then the mean,
-// then extraction throughput.
+// Returns a fixed-width table: one row per normal class with ROC-AUC (mean
+// and standard deviation across seeds), average precision and F1-max in
+// percent, then the means and extraction throughput.
 std::string FormatResultsTable(const RunResult& result);
 
-// Returns the CSV table: normal_class,class_name,roc_auc,train_images,
-// test_images,test_anomalies,seconds; the last row is the mean.
+// Returns the same table in Markdown.
+std::string FormatResultsMarkdown(const RunResult& result);
+
+// Returns the CSV table, one row per class and seed: normal_class,
+// class_name,seed,roc_auc,average_precision,f1_max,f1_threshold,
+// train_images,test_images,test_anomalies,seconds.
 std::string FormatResultsCsv(const RunResult& result);
 
-// Writes results.json, results.csv and config.pbtxt (the config as run)
-// into `directory`, each atomically.
+// Writes results.json, results.csv, results.md, roc.png (ROC curves of the
+// first seed) and config.pbtxt (the config as run, overrides applied) into
+// `directory`, each atomically.
 absl::Status WriteRunResults(const PipelineConfig& config,
                              const RunResult& result,
                              const std::string& directory);

@@ -1,60 +1,22 @@
 #include "metrics/roc_auc.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <utility>
 #include <vector>
 
-#include "absl/status/status.h"
-#include "absl/strings/str_cat.h"
+#include "metrics/binary_scores.h"
 
 namespace panda {
-namespace {
-
-absl::Status ValidateInputs(absl::Span<const float> scores,
-                            absl::Span<const int> labels) {
-  if (scores.size() != labels.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ROC-AUC needs one label per score, but got ",
-                     scores.size(), " scores and ", labels.size(), " labels"));
-  }
-  if (scores.empty()) {
-    return absl::InvalidArgumentError(
-        "ROC-AUC needs at least one score, but the test set is empty");
-  }
-  for (size_t i = 0; i < labels.size(); ++i) {
-    if (labels[i] != 0 && labels[i] != 1) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "label ", i, " is ", labels[i],
-          ", but labels must be 0 (normal) or 1 (anomalous)"));
-    }
-    if (std::isnan(scores[i])) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("score ", i, " is NaN"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
 
 absl::StatusOr<double> RocAuc(absl::Span<const float> scores,
                               absl::Span<const int> labels) {
-  if (absl::Status status = ValidateInputs(scores, labels); !status.ok()) {
-    return status;
-  }
-
-  const int64_t num_examples = static_cast<int64_t>(scores.size());
-  int64_t num_anomalous = 0;
-  for (int label : labels) num_anomalous += label;
-  const int64_t num_normal = num_examples - num_anomalous;
-  if (num_anomalous == 0 || num_normal == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ROC-AUC needs both classes, but the test set has ", num_normal,
-        " normal (0) and ", num_anomalous, " anomalous (1) examples"));
-  }
+  absl::StatusOr<ClassCounts> counts =
+      CountBinaryLabels("ROC-AUC", scores, labels);
+  if (!counts.ok()) return counts.status();
+  const int64_t num_anomalous = counts->anomalous;
+  const int64_t num_normal = counts->normal;
 
   std::vector<std::pair<float, int>> ranked(scores.size());
   for (size_t i = 0; i < scores.size(); ++i) ranked[i] = {scores[i], labels[i]};

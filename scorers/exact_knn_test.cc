@@ -1,6 +1,7 @@
 #include "scorers/exact_knn.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <random>
@@ -73,13 +74,30 @@ double SquaredNorm(const Matrix& a, int64_t row) {
   return sum;
 }
 
-// All squared distances of each query in double precision, fully sorted.
-std::vector<std::vector<double>> SortedReferenceDistances(const Matrix& queries,
-                                                          const Matrix& bank) {
+// 1 - cosine similarity in double precision.
+double CosineDistance(const Matrix& a, int64_t a_row, const Matrix& b,
+                      int64_t b_row) {
+  double dot = 0;
+  for (int64_t c = 0; c < a.cols; ++c) {
+    dot += static_cast<double>(a.at(a_row, c)) * b.at(b_row, c);
+  }
+  return 1.0 - dot / std::sqrt(SquaredNorm(a, a_row) * SquaredNorm(b, b_row));
+}
+
+double Distance(KnnMetric metric, const Matrix& a, int64_t a_row,
+                const Matrix& b, int64_t b_row) {
+  return metric == KnnMetric::kCosine ? CosineDistance(a, a_row, b, b_row)
+                                      : SquaredDistance(a, a_row, b, b_row);
+}
+
+// All distances of each query in double precision, fully sorted.
+std::vector<std::vector<double>> SortedReferenceDistances(
+    const Matrix& queries, const Matrix& bank,
+    KnnMetric metric = KnnMetric::kSquaredL2) {
   std::vector<std::vector<double>> sorted(queries.rows);
   for (int64_t q = 0; q < queries.rows; ++q) {
     for (int64_t b = 0; b < bank.rows; ++b) {
-      sorted[q].push_back(SquaredDistance(queries, q, bank, b));
+      sorted[q].push_back(Distance(metric, queries, q, bank, b));
     }
     std::sort(sorted[q].begin(), sorted[q].end());
   }
@@ -89,9 +107,11 @@ std::vector<std::vector<double>> SortedReferenceDistances(const Matrix& queries,
 // Checks `result` against the double-precision brute force. Neighbours whose
 // distances differ by less than float32 rounding may legitimately swap, so
 // each returned index is checked by its own exact distance rather than by
-// position.
-void ExpectMatchesReference(const Matrix& queries, const Matrix& bank,
-                            int64_t k, const KnnResult& result) {
+// position. `rounding` is the unit roundoff of the products' element type.
+void ExpectMatchesReference(
+    const Matrix& queries, const Matrix& bank, int64_t k,
+    const KnnResult& result, KnnMetric metric = KnnMetric::kSquaredL2,
+    double rounding = std::numeric_limits<float>::epsilon()) {
   ASSERT_EQ(result.distances.sizes(), torch::IntArrayRef({queries.rows, k}));
   ASSERT_EQ(result.indices.sizes(), torch::IntArrayRef({queries.rows, k}));
   ASSERT_EQ(result.distances.scalar_type(), torch::kFloat32);
@@ -102,7 +122,7 @@ void ExpectMatchesReference(const Matrix& queries, const Matrix& bank,
   const auto distance = distances.accessor<float, 2>();
   const auto index = indices.accessor<int64_t, 2>();
   const std::vector<std::vector<double>> reference =
-      SortedReferenceDistances(queries, bank);
+      SortedReferenceDistances(queries, bank, metric);
 
   double max_bank_norm = 0;
   for (int64_t b = 0; b < bank.rows; ++b) {
@@ -110,10 +130,16 @@ void ExpectMatchesReference(const Matrix& queries, const Matrix& bank,
   }
   for (int64_t q = 0; q < queries.rows; ++q) {
     // A float32 dot product of D terms is off by at most about
-    // D * eps * |q| |b|, the standard rounding-error bound.
-    const double tolerance = 2.0 * (queries.cols + 2) *
-                             std::numeric_limits<float>::epsilon() *
-                             (1.0 + SquaredNorm(queries, q) + max_bank_norm);
+    // D * eps * |q| |b|, the standard rounding-error bound; cosine
+    // distances come from unit rows. Rounding the inputs to a narrower type
+    // adds about 2 * rounding * |q| |b|.
+    const double scale = metric == KnnMetric::kCosine
+                             ? 1.0
+                             : 1.0 + SquaredNorm(queries, q) + max_bank_norm;
+    const double tolerance =
+        2.0 * scale *
+        ((queries.cols + 2) * std::numeric_limits<float>::epsilon() +
+         4.0 * rounding);
     std::set<int64_t> seen;
     for (int64_t j = 0; j < k; ++j) {
       const int64_t neighbour = index[q][j];
@@ -128,7 +154,7 @@ void ExpectMatchesReference(const Matrix& queries, const Matrix& bank,
       }
       EXPECT_NEAR(distance[q][j], reference[q][j], tolerance)
           << "query " << q << ", rank " << j;
-      EXPECT_NEAR(distance[q][j], SquaredDistance(queries, q, bank, neighbour),
+      EXPECT_NEAR(distance[q][j], Distance(metric, queries, q, bank, neighbour),
                   tolerance)
           << "query " << q << ", rank " << j << ", index " << neighbour;
     }
@@ -370,6 +396,226 @@ TEST(ExactKnnTest, RejectsBudgetBelowOneDistance) {
   ExpectInvalidArgument(
       ExactKnn(torch::randn({2, 3}), torch::randn({3, 3}), 1, 3),
       "memory_budget_bytes = 3 is below the 4 bytes of one distance");
+}
+
+// Prepares `bank` for `metric` in float32 and searches it.
+absl::StatusOr<KnnResult> PrepareAndSearch(const Matrix& queries,
+                                           const Matrix& bank, int64_t k,
+                                           KnnMetric metric,
+                                           int64_t budget) {
+  absl::StatusOr<KnnBank> prepared = PrepareKnnBank(
+      bank.ToTensor(), metric, KnnPrecision::kFloat32, budget);
+  if (!prepared.ok()) return prepared.status();
+  return SearchKnn(queries.ToTensor(), *prepared, k, budget);
+}
+
+TEST(ExactKnnTest, CosineMatchesBruteForce) {
+  std::mt19937 generator(21);
+  const std::vector<Shape> shapes = {
+      {1, 1, 1, 1}, {7, 13, 5, 3}, {50, 200, 32, 2}, {33, 64, 17, 64},
+  };
+  for (const Shape& shape : shapes) {
+    const Matrix queries = RandomMatrix(shape.queries, shape.dims, generator);
+    const Matrix bank = RandomMatrix(shape.bank, shape.dims, generator);
+    for (int64_t budget : {int64_t{4}, int64_t{4 * 37}, kLargeBudget}) {
+      SCOPED_TRACE(testing::Message()
+                   << "M = " << shape.queries << ", N = " << shape.bank
+                   << ", D = " << shape.dims << ", k = " << shape.k
+                   << ", budget " << budget);
+      absl::StatusOr<KnnResult> result = PrepareAndSearch(
+          queries, bank, shape.k, KnnMetric::kCosine, budget);
+      ASSERT_TRUE(result.ok()) << result.status();
+      ExpectMatchesReference(queries, bank, shape.k, *result,
+                             KnnMetric::kCosine);
+    }
+  }
+}
+
+TEST(ExactKnnTest, CosineDuplicatesAndTies) {
+  // (1, 0) and (2, 0) share a direction, so both are at cosine distance 0
+  // from (5, 0); then (1, 1) at 1 - 1/sqrt(2), (0, 1) at 1, (-1, 0) at 2.
+  const Matrix bank = FromRows({{0, 1}, {1, 0}, {-1, 0}, {2, 0}, {1, 1}});
+  const Matrix queries = FromRows({{5, 0}, {1, 1}});
+  for (int64_t budget : {int64_t{4}, int64_t{8}, kLargeBudget}) {
+    SCOPED_TRACE(testing::Message() << "budget " << budget);
+    absl::StatusOr<KnnResult> result =
+        PrepareAndSearch(queries, bank, 5, KnnMetric::kCosine, budget);
+    ASSERT_TRUE(result.ok()) << result.status();
+    ExpectMatchesReference(queries, bank, 5, *result, KnnMetric::kCosine);
+
+    const torch::Tensor distances = result->distances.contiguous();
+    const torch::Tensor indices = result->indices.contiguous();
+    const double half_root = 1.0 / std::sqrt(2.0);
+    const std::vector<double> expected_first = {0, 0, 1 - half_root, 1, 2};
+    for (int64_t j = 0; j < 5; ++j) {
+      EXPECT_NEAR(distances[0][j].item<float>(), expected_first[j], 1e-6)
+          << "rank " << j;
+    }
+    EXPECT_EQ((std::set<int64_t>{indices[0][0].item<int64_t>(),
+                                 indices[0][1].item<int64_t>()}),
+              (std::set<int64_t>{1, 3}));
+    EXPECT_EQ(indices[0][2].item<int64_t>(), 4);
+
+    // From (1, 1): itself at 0, then (0, 1), (1, 0) and (2, 0) tie at
+    // 1 - 1/sqrt(2), and (-1, 0) is at 1 + 1/sqrt(2).
+    const std::vector<double> expected_second = {
+        0, 1 - half_root, 1 - half_root, 1 - half_root, 1 + half_root};
+    for (int64_t j = 0; j < 5; ++j) {
+      EXPECT_NEAR(distances[1][j].item<float>(), expected_second[j], 1e-6)
+          << "rank " << j;
+    }
+    EXPECT_EQ((std::set<int64_t>{indices[1][1].item<int64_t>(),
+                                 indices[1][2].item<int64_t>(),
+                                 indices[1][3].item<int64_t>()}),
+              (std::set<int64_t>{0, 1, 3}));
+  }
+}
+
+TEST(ExactKnnTest, CosineSelfDistanceStaysInRange) {
+  std::mt19937 generator(22);
+  Matrix bank = RandomMatrix(64, 16, generator);
+  for (float& value : bank.values) value = value * 1000.0f + 3000.0f;
+  absl::StatusOr<KnnResult> result =
+      PrepareAndSearch(bank, bank, 3, KnnMetric::kCosine, kLargeBudget);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_GE(result->distances.min().item<float>(), 0.0f);
+  EXPECT_LE(result->distances.max().item<float>(), 2.0f);
+  ExpectMatchesReference(bank, bank, 3, *result, KnnMetric::kCosine);
+}
+
+TEST(ExactKnnTest, CosineRejectsZeroBankRow) {
+  const Matrix bank = FromRows({{1, 2}, {0, 0}, {3, 1}});
+  absl::StatusOr<KnnBank> prepared =
+      PrepareKnnBank(bank.ToTensor(), KnnMetric::kCosine,
+                     KnnPrecision::kFloat32, kLargeBudget);
+  ASSERT_EQ(prepared.status().code(), absl::StatusCode::kInvalidArgument)
+      << prepared.status();
+  EXPECT_THAT(std::string(prepared.status().message()),
+              HasSubstr("bank row 1 has zero L2 norm"));
+}
+
+TEST(ExactKnnTest, CosineRejectsZeroQueryInLaterChunk) {
+  // A 4-byte budget makes chunks of one query, so the message must add the
+  // chunk's offset.
+  const Matrix bank = FromRows({{1, 2}, {3, 1}});
+  const Matrix queries = FromRows({{1, 1}, {2, 1}, {0, 0}});
+  ExpectInvalidArgument(
+      PrepareAndSearch(queries, bank, 1, KnnMetric::kCosine, /*bytes=*/4),
+      "queries row 2 has zero L2 norm");
+}
+
+TEST(ExactKnnTest, HalfPrecisionIsRejectedOnCpu) {
+  for (KnnPrecision precision :
+       {KnnPrecision::kFloat16, KnnPrecision::kBFloat16}) {
+    absl::StatusOr<KnnBank> prepared =
+        PrepareKnnBank(torch::randn({4, 3}), KnnMetric::kSquaredL2, precision,
+                       kLargeBudget);
+    ASSERT_EQ(prepared.status().code(), absl::StatusCode::kInvalidArgument)
+        << prepared.status();
+    EXPECT_THAT(std::string(prepared.status().message()),
+                HasSubstr("matrix products need a CUDA device, but the bank "
+                          "is on cpu"));
+  }
+}
+
+TEST(ExactKnnTest, LargeKFallsBackToTopk) {
+  // k above 64 takes the torch::topk path on the CPU; 64 is the last k of
+  // the single-pass merge.
+  std::mt19937 generator(23);
+  const Matrix queries = RandomMatrix(9, 6, generator);
+  const Matrix bank = RandomMatrix(150, 6, generator);
+  for (int64_t k : {64, 65, 150}) {
+    for (int64_t budget : {int64_t{4 * 40}, kLargeBudget}) {
+      SCOPED_TRACE(testing::Message() << "k = " << k << ", budget " << budget);
+      for (KnnMetric metric : {KnnMetric::kSquaredL2, KnnMetric::kCosine}) {
+        absl::StatusOr<KnnResult> result =
+            PrepareAndSearch(queries, bank, k, metric, budget);
+        ASSERT_TRUE(result.ok()) << result.status();
+        ExpectMatchesReference(queries, bank, k, *result, metric);
+      }
+    }
+  }
+}
+
+TEST(ExactKnnTest, LargeKWithDuplicatesOnTopkPath) {
+  // 70 copies of (1, 0) and 30 of (0, 3): with k = 80 the copies fill the
+  // first 70 ranks at distance 1 from (0, 0) and 10 at distance 9 follow.
+  std::vector<std::vector<float>> rows(70, {1, 0});
+  rows.insert(rows.end(), 30, {0, 3});
+  const Matrix bank = FromRows(rows);
+  const Matrix queries = FromRows({{0, 0}});
+  for (int64_t budget : {int64_t{4 * 7}, kLargeBudget}) {
+    absl::StatusOr<KnnResult> result =
+        PrepareAndSearch(queries, bank, 80, KnnMetric::kSquaredL2, budget);
+    ASSERT_TRUE(result.ok()) << result.status();
+    ExpectMatchesReference(queries, bank, 80, *result);
+    EXPECT_EQ(result->distances.sum().item<float>(), 70.0f + 10 * 9.0f)
+        << "budget " << budget;
+  }
+}
+
+TEST(ExactKnnTest, PreparedL2BankSharesStorage) {
+  const torch::Tensor bank = torch::randn({5, 3});
+  absl::StatusOr<KnnBank> l2 = PrepareKnnBank(
+      bank, KnnMetric::kSquaredL2, KnnPrecision::kFloat32, kLargeBudget);
+  ASSERT_TRUE(l2.ok()) << l2.status();
+  EXPECT_EQ(l2->rows.data_ptr(), bank.data_ptr());
+
+  absl::StatusOr<KnnBank> cosine = PrepareKnnBank(
+      bank, KnnMetric::kCosine, KnnPrecision::kFloat32, kLargeBudget);
+  ASSERT_TRUE(cosine.ok()) << cosine.status();
+  EXPECT_NE(cosine->rows.data_ptr(), bank.data_ptr());
+}
+
+TEST(ExactKnnTest, PreparedBankServesRepeatedSearches) {
+  std::mt19937 generator(24);
+  const Matrix bank = RandomMatrix(40, 8, generator);
+  absl::StatusOr<KnnBank> prepared =
+      PrepareKnnBank(bank.ToTensor(), KnnMetric::kSquaredL2,
+                     KnnPrecision::kFloat32, kLargeBudget);
+  ASSERT_TRUE(prepared.ok()) << prepared.status();
+  for (int round = 0; round < 3; ++round) {
+    const Matrix queries = RandomMatrix(5 + round, 8, generator);
+    absl::StatusOr<KnnResult> result =
+        SearchKnn(queries.ToTensor(), *prepared, 2, /*bytes=*/4 * 30);
+    ASSERT_TRUE(result.ok()) << result.status();
+    ExpectMatchesReference(queries, bank, 2, *result);
+  }
+}
+
+TEST(ExactKnnTest, SearchRejectsUnpreparedBank) {
+  ExpectInvalidArgument(SearchKnn(torch::randn({2, 3}), KnnBank(), 1,
+                                  kLargeBudget),
+                        "bank is not prepared");
+}
+
+TEST(ExactKnnTest, CudaHalfPrecisionMatchesBruteForce) {
+  if (!torch::cuda::is_available()) {
+    GTEST_SKIP() << "no CUDA device in this LibTorch build or machine";
+  }
+  std::mt19937 generator(25);
+  Matrix queries = RandomMatrix(40, 16, generator);
+  Matrix bank = RandomMatrix(90, 16, generator);
+  // Large values would overflow float16 products without the scaling.
+  for (float& value : bank.values) value *= 300.0f;
+  for (float& value : queries.values) value *= 300.0f;
+  const std::vector<std::pair<KnnPrecision, double>> precisions = {
+      {KnnPrecision::kFloat16, std::ldexp(1.0, -11)},
+      {KnnPrecision::kBFloat16, std::ldexp(1.0, -8)}};
+  for (const auto& [precision, rounding] : precisions) {
+    for (KnnMetric metric : {KnnMetric::kSquaredL2, KnnMetric::kCosine}) {
+      absl::StatusOr<KnnBank> prepared = PrepareKnnBank(
+          bank.ToTensor().cuda(), metric, precision, kLargeBudget);
+      ASSERT_TRUE(prepared.ok()) << prepared.status();
+      for (int64_t budget : {int64_t{6 * 7}, kLargeBudget}) {
+        absl::StatusOr<KnnResult> result =
+            SearchKnn(queries.ToTensor().cuda(), *prepared, 3, budget);
+        ASSERT_TRUE(result.ok()) << result.status();
+        EXPECT_TRUE(result->distances.is_cuda());
+        ExpectMatchesReference(queries, bank, 3, *result, metric, rounding);
+      }
+    }
+  }
 }
 
 TEST(ExactKnnTest, CudaMatchesBruteForce) {

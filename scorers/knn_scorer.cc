@@ -1,5 +1,6 @@
-// The "knn" scorer: PANDA's anomaly score, the sum of the squared L2
-// distances from a test feature to its k nearest normal training features.
+// The "knn" scorer: PANDA's anomaly score, the sum (or mean) of the
+// distances from a test feature to its k nearest normal training features,
+// by exact search.
 #include <cstdint>
 #include <memory>
 #include <utility>
@@ -29,21 +30,56 @@ absl::Status InStep(const absl::Status& status, absl::string_view step) {
                       absl::StrCat("knn scorer ", step, ": ", status.message()));
 }
 
+KnnMetric ToKernelMetric(KnnScorerOptions::Metric metric) {
+  return metric == KnnScorerOptions::COSINE ? KnnMetric::kCosine
+                                            : KnnMetric::kSquaredL2;
+}
+
+KnnPrecision ToKernelPrecision(KnnScorerOptions::Precision precision) {
+  switch (precision) {
+    case KnnScorerOptions::FP16:
+      return KnnPrecision::kFloat16;
+    case KnnScorerOptions::BF16:
+      return KnnPrecision::kBFloat16;
+    case KnnScorerOptions::FP32:
+      break;
+  }
+  return KnnPrecision::kFloat32;
+}
+
 class KnnScorer : public Scorer {
  public:
   explicit KnnScorer(KnnScorerOptions options) : options_(std::move(options)) {}
 
-  // Keeps `train_features` as the bank, sharing its storage.
+  // Prepares `train_features` as the bank. For L2 in FP32 the bank shares
+  // their storage; COSINE keeps a normalised copy.
   absl::Status Fit(const torch::Tensor& train_features) override {
-    PANDA_RETURN_IF_ERROR(
-        InStep(ValidateKnnBank(train_features, options_.k()), "Fit"));
-    bank_ = train_features;
+    if (options_.precision() != KnnScorerOptions::FP32 &&
+        train_features.defined() && !train_features.is_cuda()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "knn scorer Fit: KnnScorerOptions.precision = ",
+          KnnScorerOptions::Precision_Name(options_.precision()),
+          " needs the features on a CUDA device, but they are on ",
+          train_features.device().str(),
+          "; use precision: FP32 on the CPU"));
+    }
+    absl::StatusOr<KnnBank> bank = PrepareKnnBank(
+        train_features, ToKernelMetric(options_.metric()),
+        ToKernelPrecision(options_.precision()), MemoryBudgetBytes());
+    if (!bank.ok()) return InStep(bank.status(), "Fit");
+    if (options_.k() > bank->rows.size(0)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "knn scorer Fit: k = ", options_.k(), " exceeds the ",
+          bank->rows.size(0), " training features"));
+    }
+    bank_ = *std::move(bank);
+    fitted_ = true;
     return absl::OkStatus();
   }
 
   absl::StatusOr<torch::Tensor> Score(
       const torch::Tensor& test_features) override {
-    if (!bank_.defined()) {
+    if (!fitted_) {
       return absl::FailedPreconditionError(
           "knn scorer: Score() was called before Fit()");
     }
@@ -52,16 +88,25 @@ class KnnScorer : public Scorer {
           "knn scorer: test features are an undefined tensor");
     }
     absl::StatusOr<KnnResult> nearest =
-        ExactKnn(test_features.to(bank_.device()), bank_, options_.k(),
-                 options_.memory_budget_mb() * kBytesPerMebibyte);
+        SearchKnn(test_features.to(bank_.rows.device()), bank_, options_.k(),
+                  MemoryBudgetBytes());
     if (!nearest.ok()) return InStep(nearest.status(), "Score");
-    return nearest->distances.sum(/*dim=*/1).to(torch::kCPU);
+    const torch::Tensor scores =
+        options_.aggregation() == KnnScorerOptions::MEAN
+            ? nearest->distances.mean(/*dim=*/1)
+            : nearest->distances.sum(/*dim=*/1);
+    return scores.to(torch::kCPU);
   }
 
  private:
+  int64_t MemoryBudgetBytes() const {
+    return options_.memory_budget_mb() * kBytesPerMebibyte;
+  }
+
   KnnScorerOptions options_;
-  // float32 [N, D] normal training features, undefined until Fit().
-  torch::Tensor bank_;
+  // The normal training features, prepared by Fit().
+  KnnBank bank_;
+  bool fitted_ = false;
 };
 
 absl::StatusOr<std::unique_ptr<Scorer>> CreateKnnScorer(

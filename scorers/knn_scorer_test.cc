@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -15,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "scorers/knn_scorer_options.pb.h"
 #include "scorers/scorer.h"
+#include "torch/cuda.h"
 #include "torch/types.h"
 
 namespace panda {
@@ -46,29 +48,42 @@ torch::Tensor ToTensor(std::vector<float> values, int64_t rows, int64_t cols) {
   return torch::from_blob(values.data(), {rows, cols}, torch::kFloat32).clone();
 }
 
-// PANDA's score in double precision by plain loops: the sum of the k smallest
-// squared L2 distances from each query to the bank, both row-major.
+// Distance between two rows in double precision by plain loops.
+double ReferenceDistance(const float* x, const float* y, int64_t dims,
+                         bool cosine) {
+  double squared_difference = 0;
+  double dot = 0;
+  double x_norm = 0;
+  double y_norm = 0;
+  for (int64_t c = 0; c < dims; ++c) {
+    const double difference = static_cast<double>(x[c]) - y[c];
+    squared_difference += difference * difference;
+    dot += static_cast<double>(x[c]) * y[c];
+    x_norm += static_cast<double>(x[c]) * x[c];
+    y_norm += static_cast<double>(y[c]) * y[c];
+  }
+  return cosine ? 1.0 - dot / std::sqrt(x_norm * y_norm) : squared_difference;
+}
+
+// PANDA's score in double precision: the sum (or mean) of the k smallest
+// distances from each query to the bank, both row-major.
 std::vector<double> ReferenceScores(const std::vector<float>& queries,
                                     const std::vector<float>& bank,
-                                    int64_t dims, int64_t k) {
+                                    int64_t dims, int64_t k,
+                                    bool cosine = false, bool mean = false) {
   const int64_t num_queries = static_cast<int64_t>(queries.size()) / dims;
   const int64_t bank_size = static_cast<int64_t>(bank.size()) / dims;
   std::vector<double> scores;
   for (int64_t q = 0; q < num_queries; ++q) {
     std::vector<double> distances;
     for (int64_t b = 0; b < bank_size; ++b) {
-      double sum = 0;
-      for (int64_t c = 0; c < dims; ++c) {
-        const double difference = static_cast<double>(queries[q * dims + c]) -
-                                  static_cast<double>(bank[b * dims + c]);
-        sum += difference * difference;
-      }
-      distances.push_back(sum);
+      distances.push_back(ReferenceDistance(&queries[q * dims],
+                                            &bank[b * dims], dims, cosine));
     }
     std::sort(distances.begin(), distances.end());
     double score = 0;
     for (int64_t j = 0; j < k; ++j) score += distances[j];
-    scores.push_back(score);
+    scores.push_back(mean ? score / k : score);
   }
   return scores;
 }
@@ -139,6 +154,118 @@ TEST(KnnScorerTest, BudgetSplitsTheBank) {
       (*scorer)->Score(ToTensor(queries, 3, dims));
   ASSERT_TRUE(scores.ok()) << scores.status();
   ExpectScoresNear(*scores, ReferenceScores(queries, bank, dims, 3), 1e-4);
+}
+
+TEST(KnnScorerTest, EveryMetricAndAggregationMatchesBruteForce) {
+  std::mt19937 generator(29);
+  const int64_t dims = 9;
+  const std::vector<float> bank = RandomValues(70 * dims, generator);
+  const std::vector<float> queries = RandomValues(25 * dims, generator);
+  for (const std::string metric : {"L2", "COSINE"}) {
+    for (const std::string aggregation : {"SUM", "MEAN"}) {
+      for (int64_t k : {1, 3}) {
+        const std::string options = "k: " + std::to_string(k) +
+                                    " metric: " + metric +
+                                    " aggregation: " + aggregation +
+                                    " memory_budget_mb: 1";
+        SCOPED_TRACE(options);
+        absl::StatusOr<std::unique_ptr<Scorer>> scorer =
+            CreateKnnScorer(options);
+        ASSERT_TRUE(scorer.ok()) << scorer.status();
+        ASSERT_TRUE((*scorer)->Fit(ToTensor(bank, 70, dims)).ok());
+        absl::StatusOr<torch::Tensor> scores =
+            (*scorer)->Score(ToTensor(queries, 25, dims));
+        ASSERT_TRUE(scores.ok()) << scores.status();
+        ExpectScoresNear(*scores,
+                         ReferenceScores(queries, bank, dims, k,
+                                         metric == "COSINE",
+                                         aggregation == "MEAN"),
+                         1e-5);
+      }
+    }
+  }
+}
+
+TEST(KnnScorerTest, MeanOverDuplicatesAndTies) {
+  // From (0, 0) the three nearest are both copies of (1, 0) at 1 and (0, 2)
+  // at 4: mean 2. From (3, 0) both copies and (5, 0) tie at 4: mean 4.
+  absl::StatusOr<std::unique_ptr<Scorer>> scorer =
+      CreateKnnScorer("k: 3 aggregation: MEAN");
+  ASSERT_TRUE(scorer.ok()) << scorer.status();
+  ASSERT_TRUE((*scorer)
+                  ->Fit(torch::tensor(
+                      {{1.f, 0.f}, {1.f, 0.f}, {0.f, 2.f}, {5.f, 0.f}}))
+                  .ok());
+  absl::StatusOr<torch::Tensor> scores =
+      (*scorer)->Score(torch::tensor({{0.f, 0.f}, {3.f, 0.f}}));
+  ASSERT_TRUE(scores.ok()) << scores.status();
+  EXPECT_TRUE(torch::equal(*scores, torch::tensor({2.f, 4.f}))) << *scores;
+}
+
+TEST(KnnScorerTest, CosineOverDuplicateDirectionsAndTies) {
+  // From (2, 0): (1, 0) and (3, 0) point the same way, at 0, and (0, 1)
+  // and (0, -1) tie at 1, so the sum is 1.
+  absl::StatusOr<std::unique_ptr<Scorer>> scorer =
+      CreateKnnScorer("k: 3 metric: COSINE");
+  ASSERT_TRUE(scorer.ok()) << scorer.status();
+  ASSERT_TRUE((*scorer)
+                  ->Fit(torch::tensor(
+                      {{0.f, 1.f}, {1.f, 0.f}, {0.f, -1.f}, {3.f, 0.f}}))
+                  .ok());
+  absl::StatusOr<torch::Tensor> scores =
+      (*scorer)->Score(torch::tensor({{2.f, 0.f}, {-4.f, 0.f}}));
+  ASSERT_TRUE(scores.ok()) << scores.status();
+  // From (-4, 0): (0, 1) and (0, -1) at 1 each, then (1, 0) or (3, 0) at
+  // 2, so the sum is 4.
+  EXPECT_TRUE(torch::allclose(*scores, torch::tensor({1.f, 4.f}))) << *scores;
+}
+
+TEST(KnnScorerTest, CosineRejectsZeroFeature) {
+  absl::StatusOr<std::unique_ptr<Scorer>> scorer =
+      CreateKnnScorer("k: 1 metric: COSINE");
+  ASSERT_TRUE(scorer.ok()) << scorer.status();
+  absl::Status status =
+      (*scorer)->Fit(torch::tensor({{1.f, 0.f}, {0.f, 0.f}}));
+  ASSERT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("knn scorer Fit: bank row 1 has zero L2 norm"));
+}
+
+TEST(KnnScorerTest, HalfPrecisionIsRejectedOnCpu) {
+  for (const std::string precision : {"FP16", "BF16"}) {
+    absl::StatusOr<std::unique_ptr<Scorer>> scorer =
+        CreateKnnScorer("precision: " + precision);
+    ASSERT_TRUE(scorer.ok()) << scorer.status();
+    absl::Status status = (*scorer)->Fit(torch::randn({4, 3}));
+    ASSERT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+    EXPECT_THAT(std::string(status.message()),
+                HasSubstr("KnnScorerOptions.precision = " + precision +
+                          " needs the features on a CUDA device, but they "
+                          "are on cpu"));
+  }
+}
+
+TEST(KnnScorerTest, CudaHalfPrecisionScoresNearFloat32) {
+  if (!torch::cuda::is_available()) {
+    GTEST_SKIP() << "no CUDA device in this LibTorch build or machine";
+  }
+  std::mt19937 generator(31);
+  const int64_t dims = 32;
+  const std::vector<float> bank = RandomValues(200 * dims, generator);
+  const std::vector<float> queries = RandomValues(40 * dims, generator);
+  for (const std::string precision : {"FP16", "BF16"}) {
+    absl::StatusOr<std::unique_ptr<Scorer>> scorer =
+        CreateKnnScorer("precision: " + precision);
+    ASSERT_TRUE(scorer.ok()) << scorer.status();
+    ASSERT_TRUE((*scorer)->Fit(ToTensor(bank, 200, dims).cuda()).ok());
+    absl::StatusOr<torch::Tensor> scores =
+        (*scorer)->Score(ToTensor(queries, 40, dims));
+    ASSERT_TRUE(scores.ok()) << scores.status();
+    SCOPED_TRACE(precision);
+    // Inputs rounded to 8 significant bits move each product by about
+    // 2^-7 |q| |b|, about 0.25 here; the score sums two distances.
+    ExpectScoresNear(*scores, ReferenceScores(queries, bank, dims, 2), 2e-2);
+  }
 }
 
 TEST(KnnScorerTest, ScoreBeforeFitFails) {

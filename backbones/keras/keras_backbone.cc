@@ -1,5 +1,7 @@
 #include "backbones/keras/keras_backbone.h"
 
+#include "core/fnv1a.h"
+
 #include <algorithm>
 #include <utility>
 
@@ -114,8 +116,14 @@ absl::StatusOr<std::unique_ptr<KerasBackbone>> KerasBackbone::Create(
                      " is too small for the network: ", shapes.status().message()));
   }
 
+  // The header's model description joins the weight checksum, so a file
+  // whose layer settings change with the same weights gets new features.
+  const std::string architecture = file.model.SerializeAsString();
   backbone->fingerprint_ = absl::StrCat(
       "keras/", spec.name, "/fnv1a64=", absl::Hex(file.checksum, absl::kZeroPad16),
+      "/architecture=",
+      absl::Hex(Fnv1a64(architecture.data(), architecture.size()),
+                absl::kZeroPad16),
       "/input=", backbone->input_height_, "x", backbone->input_width_,
       "/scaling=", ScalingName(options.input_scaling()));
   backbone->graph_->eval();
