@@ -27,8 +27,8 @@ Run it with Debian's Python, which has python3-torch and python3-torchvision
 
 "testdata" writes the small files committed under backbones/testdata/: state
 dicts of hand-checkable tensors in the layouts a loader meets (OrderedDict,
-plain dict, {"state_dict": ...} and {"model": ...} wrappers, the legacy
-non-zip format, a pickled nn.Module) and a small TorchScript module with its
+plain dict, {"state_dict": ...} and {"model": ...} wrappers, names saved from
+nn.DataParallel, the legacy non-zip format, a pickled nn.Module) and a small TorchScript module with its
 outputs.
 """
 
@@ -235,6 +235,8 @@ def write_testdata(directory):
     save({"epoch": 3, "state_dict": collections.OrderedDict(plain), "note": "x"},
          "checkpoint_state_dict_wrapper.pth")
     save({"model": plain, "optimizer": {"lr": 0.1}}, "checkpoint_model_wrapper.pth")
+    save({"module." + name: tensor for name, tensor in plain.items()},
+         "checkpoint_data_parallel.pth")
     save(plain, "checkpoint_legacy_format.pth", _use_new_zipfile_serialization=False)
     torch.manual_seed(SEED)
     save(nn.Linear(2, 2), "checkpoint_whole_module.pth")

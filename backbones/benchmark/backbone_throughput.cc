@@ -128,8 +128,8 @@ absl::StatusOr<torch::Tensor> DecodeBatch(const std::vector<std::string>& files,
   return batch;
 }
 
-// A queue of preprocessed batches between the decoding thread and the
-// forward pass; at most `capacity` wait.
+// A bounded queue of preprocessed batches from the decoding thread to the
+// forward pass. At most `capacity` batches wait in it.
 class BatchQueue {
  public:
   explicit BatchQueue(size_t capacity) : capacity_(capacity) {}

@@ -166,6 +166,10 @@ TEST(TorchvisionResnetBackboneTest, CheckpointOfAnotherArchitectureIsRejected) {
   ExpectError(CreateFromText(Options("resnet18", TestdataPath("checkpoint_plain_dict.pth"))),
               absl::StatusCode::kInvalidArgument,
               {"122 missing (conv1.weight [64, 3, 7, 7]", "2 unexpected (a.weight [2, 2], "});
+  // The same saved from nn.DataParallel: the "module." prefix is removed.
+  ExpectError(
+      CreateFromText(Options("resnet18", TestdataPath("checkpoint_data_parallel.pth"))),
+      absl::StatusCode::kInvalidArgument, {"2 unexpected (a.weight [2, 2], a.bias [2])"});
 }
 
 TEST(TorchvisionResnetBackboneTest, CorruptCheckpointIsDataLoss) {
