@@ -48,6 +48,12 @@ int main(int argc, char** argv) {
   const int64_t rows = absl::GetFlag(FLAGS_rows);
   const int64_t dims = absl::GetFlag(FLAGS_dims);
   const int64_t num_queries = absl::GetFlag(FLAGS_queries);
+  if (rows < 2 || dims < 1 || num_queries < 0) {
+    std::fprintf(stderr,
+                 "--rows must be at least 2 (the scorer's k), --dims at least "
+                 "1 and --queries at least 0\n");
+    return 2;
+  }
 
   panda::KnnScorerOptions options;
   options.set_memory_budget_mb(absl::GetFlag(FLAGS_budget_mb));

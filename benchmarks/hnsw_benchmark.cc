@@ -4,16 +4,17 @@
 //
 //   bazel run //benchmarks:hnsw_benchmark -- --rows=1000000 --dims=128
 //
-// Data: synthetic features with low intrinsic dimension, like CNN features:
-// points of a 16-d Gaussian mixture (100 clusters) mapped into `dims`
-// dimensions by a fixed random linear map, plus isotropic noise of 1/10 the
-// signal's per-dimension scale. `--data=gaussian` draws i.i.d. normal
-// vectors instead, the hardest case for graph search. Queries come from the
-// same distribution and are not in the bank.
+// Data: synthetic features with low intrinsic dimension, as CNN features
+// tend to have. Points of a 16-d Gaussian mixture (100 clusters) are mapped
+// into `dims` dimensions by a fixed random linear map, plus isotropic noise
+// of 1/10 the signal's per-dimension scale. `--data=gaussian` draws i.i.d.
+// normal vectors instead, a harder case for graph search because it has no
+// low-dimensional structure. Queries are separate draws from the same
+// distribution.
 //
 // Built graphs are kept in --index_dir as index files (the "hnsw" scorer's
 // format), so a second run with the same flags loads them instead of
-// building; build times are reported only by runs that built.
+// building. Only runs that built report build times.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -62,8 +63,8 @@ int Threads() {
   return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 }
 
-// float32 [count, dims] rows of the chosen distribution; `generator` seeds
-// the points, while the clusters and the linear map are fixed by seed 7.
+// float32 [count, dims] rows of the chosen distribution. `seed` draws the
+// points, while the clusters and the linear map always come from seed 7.
 torch::Tensor MakeRows(int64_t count, int64_t dims, const std::string& data,
                        uint64_t seed) {
   if (data == "gaussian") {
@@ -280,6 +281,18 @@ int main(int argc, char** argv) {
   panda::RestartWithMallocTuning(argv);
   benchmark::Initialize(&argc, argv);
   absl::ParseCommandLine(argc, argv);
+  const std::string data = absl::GetFlag(FLAGS_data);
+  if (data != "clustered" && data != "gaussian") {
+    std::fprintf(stderr, "--data=%s is invalid; use clustered or gaussian\n",
+                 data.c_str());
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_rows) < 2 || absl::GetFlag(FLAGS_dims) < 1 ||
+      absl::GetFlag(FLAGS_queries) < 1) {
+    std::fprintf(stderr,
+                 "--rows must be at least 2, --dims and --queries at least 1\n");
+    return 2;
+  }
   torch::set_num_threads(panda::Threads());
   panda::RegisterCases();
   benchmark::RunSpecifiedBenchmarks();

@@ -12,6 +12,7 @@
 #include "c10/util/Exception.h"
 #include "c10/util/StringUtil.h"
 #include "core/status_macros.h"
+#include "scorers/feature_matrix.h"
 #include "scorers/smallest_k.h"
 
 namespace panda {
@@ -31,11 +32,6 @@ constexpr int64_t kPreferredQueryRows = 1024;
 
 // Bound on the temporaries of ValidateKnnBank(), which takes no budget.
 constexpr int64_t kValidationBudgetBytes = int64_t{64} << 20;
-
-// Bound on the temporary of the bank norms. Glibc may keep freed memory
-// resident (the apps tune it to), so a budget-sized temporary at Fit() would
-// stay in the process next to the search block.
-constexpr int64_t kNormChunkBytes = int64_t{8} << 20;
 
 // Rows of queries and of the bank that one block of products covers.
 struct ChunkShape {
@@ -74,78 +70,6 @@ int64_t BytesPerProduct(KnnPrecision precision) {
                                              : kFloatBytes + kHalfBytes;
 }
 
-// Rows of `features` (D columns) whose float32 temporaries fit the budget.
-int64_t RowsPerChunk(const torch::Tensor& features,
-                     int64_t memory_budget_bytes) {
-  const int64_t row_bytes = std::max<int64_t>(1, features.size(1)) * kFloatBytes;
-  return std::max<int64_t>(1, memory_budget_bytes / row_bytes);
-}
-
-absl::Status ValidateFeatureMatrix(const torch::Tensor& features,
-                                   const std::string& name,
-                                   int64_t memory_budget_bytes) {
-  if (!features.defined()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(name, " is an undefined tensor"));
-  }
-  if (features.dim() != 2) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(name, " must be a 2-D [rows, dims] tensor, but has shape ",
-                     c10::str(features.sizes())));
-  }
-  if (features.scalar_type() != torch::kFloat32) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(name, " must be float32, but is ",
-                     c10::toString(features.scalar_type())));
-  }
-  // In chunks, because isfinite() makes a temporary as large as its input.
-  const int64_t rows = features.size(0);
-  const int64_t chunk = RowsPerChunk(features, memory_budget_bytes);
-  for (int64_t start = 0; start < rows && features.size(1) > 0;
-       start += chunk) {
-    const torch::Tensor part =
-        features.narrow(0, start, std::min(chunk, rows - start));
-    // A NaN or infinity makes the sum non-finite, so one reduction clears
-    // the common case; a finite sum that overflows takes the full check.
-    if (std::isfinite(part.sum().item<float>())) continue;
-    if (torch::isfinite(part).all().item<bool>()) continue;
-    const int64_t first_bad_row = torch::logical_not(torch::isfinite(part))
-                                      .any(/*dim=*/1)
-                                      .nonzero()[0][0]
-                                      .item<int64_t>();
-    return absl::InvalidArgumentError(
-        absl::StrCat(name, " contains NaN or infinite values, first in row ",
-                     start + first_bad_row));
-  }
-  return absl::OkStatus();
-}
-
-// float32 [rows] squared L2 norms of the rows of `features`, in chunks.
-torch::Tensor SquaredRowNorms(const torch::Tensor& features,
-                              int64_t memory_budget_bytes) {
-  const int64_t rows = features.size(0);
-  torch::Tensor norms = torch::empty({rows}, features.options());
-  const int64_t chunk = RowsPerChunk(
-      features, std::min(memory_budget_bytes, kNormChunkBytes));
-  for (int64_t start = 0; start < rows; start += chunk) {
-    const int64_t count = std::min(chunk, rows - start);
-    const torch::Tensor part = features.narrow(0, start, count);
-    norms.narrow(0, start, count).copy_((part * part).sum(1));
-  }
-  return norms;
-}
-
-// Returns InvalidArgument naming the first zero entry of `squared_norms`, a
-// row that has no direction and so no cosine distance.
-absl::Status RejectZeroRows(const torch::Tensor& squared_norms,
-                            const std::string& name, int64_t row_offset) {
-  const torch::Tensor zero_rows = (squared_norms == 0).nonzero();
-  if (zero_rows.size(0) == 0) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      name, " row ", row_offset + zero_rows[0][0].item<int64_t>(),
-      " has zero L2 norm, so its cosine distance is undefined"));
-}
-
 // Takes whole bank rows for up to kPreferredQueryRows queries and splits the
 // bank when a block that tall exceeds the budget.
 ChunkShape ChooseChunkShape(int64_t num_queries, int64_t bank_size,
@@ -174,13 +98,16 @@ absl::StatusOr<PreparedQueries> PrepareQueries(const torch::Tensor& queries,
                                                const KnnBank& bank,
                                                int64_t row_offset) {
   PreparedQueries prepared;
-  const torch::Tensor squared_norms = (queries * queries).sum(1, true);
-  torch::Tensor rows = queries;
+  const torch::Tensor contiguous = queries.contiguous();
+  const torch::Tensor squared_norms =
+      ComputeSquaredNorms(contiguous, std::numeric_limits<int64_t>::max())
+          .unsqueeze(1);
+  torch::Tensor rows = contiguous;
   double max_norm = 1.0;
   if (bank.metric == KnnMetric::kCosine) {
     PANDA_RETURN_IF_ERROR(
         RejectZeroRows(squared_norms.squeeze(1), "queries", row_offset));
-    rows = queries / squared_norms.sqrt();
+    rows = UnitRows(contiguous, squared_norms.squeeze(1));
     prepared.distance_offset = torch::ones_like(squared_norms);
   } else {
     prepared.distance_offset = squared_norms;
@@ -351,11 +278,11 @@ absl::StatusOr<KnnBank> PrepareKnnBankOrThrow(const torch::Tensor& bank,
   prepared.metric = metric;
   prepared.precision = precision;
   const torch::Tensor squared_norms =
-      SquaredRowNorms(bank, memory_budget_bytes);
+      ComputeSquaredNorms(bank, memory_budget_bytes);
   torch::Tensor rows = bank;
   if (metric == KnnMetric::kCosine) {
     PANDA_RETURN_IF_ERROR(RejectZeroRows(squared_norms, "bank", 0));
-    rows = bank / squared_norms.sqrt().unsqueeze(1);
+    rows = UnitRows(bank, squared_norms);
   } else {
     prepared.squared_norms = squared_norms;
   }

@@ -366,6 +366,26 @@ TEST(ExactKnnTest, RejectsInfinityInBank) {
       "bank contains NaN or infinite values, first in row 1");
 }
 
+TEST(ExactKnnTest, RejectsNanInNonContiguousBank) {
+  // Column-major storage takes the chunked LibTorch check, not the loop.
+  torch::Tensor bank = torch::randn({3, 5}).t().contiguous().t();
+  bank[2][4] = std::numeric_limits<float>::quiet_NaN();
+  ASSERT_FALSE(bank.is_contiguous());
+  ExpectInvalidArgument(
+      ExactKnn(torch::randn({4, 5}), bank, 1, /*bytes=*/4 * 5),
+      "bank contains NaN or infinite values, first in row 2");
+}
+
+TEST(ExactKnnTest, RejectsNanInLaterRowsOfLargeQueries) {
+  // Enough rows for several parallel tasks; the first bad row must win.
+  torch::Tensor queries = torch::randn({300000, 8});
+  queries[250000][3] = std::numeric_limits<float>::infinity();
+  queries[140001][0] = std::numeric_limits<float>::quiet_NaN();
+  ExpectInvalidArgument(
+      ExactKnn(queries, torch::randn({3, 8}), 1, kLargeBudget),
+      "queries contains NaN or infinite values, first in row 140001");
+}
+
 TEST(ExactKnnTest, RejectsNonFloat32) {
   ExpectInvalidArgument(
       ExactKnn(torch::randn({2, 3}, torch::kFloat64), torch::randn({3, 3}), 1,
@@ -433,7 +453,8 @@ TEST(ExactKnnTest, CosineMatchesBruteForce) {
 
 TEST(ExactKnnTest, CosineDuplicatesAndTies) {
   // (1, 0) and (2, 0) share a direction, so both are at cosine distance 0
-  // from (5, 0); then (1, 1) at 1 - 1/sqrt(2), (0, 1) at 1, (-1, 0) at 2.
+  // from (5, 0). Then come (1, 1) at 1 - 1/sqrt(2), (0, 1) at 1 and
+  // (-1, 0) at 2.
   const Matrix bank = FromRows({{0, 1}, {1, 0}, {-1, 0}, {2, 0}, {1, 1}});
   const Matrix queries = FromRows({{5, 0}, {1, 1}});
   for (int64_t budget : {int64_t{4}, int64_t{8}, kLargeBudget}) {

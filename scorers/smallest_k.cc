@@ -7,7 +7,7 @@ namespace panda {
 namespace {
 
 // Candidates tested together for "any smaller than the current k-th": the
-// minimum of a group vectorises, and most groups hold no new neighbour.
+// test vectorises, and most groups contain no new neighbour.
 constexpr int64_t kGroup = 16;
 
 // Inserts `value` with `index` into the sorted list, whose first `*filled`
@@ -51,12 +51,13 @@ void Merge(const float* products, const float* bias, float factor,
   }
 
   for (; j + kGroup <= cols; j += kGroup) {
-    float group_min = std::numeric_limits<float>::infinity();
+    // An OR of comparisons vectorises without fast-math, unlike a minimum.
+    const float threshold = values[k - 1];
+    int below = 0;
     for (int64_t t = 0; t < kGroup; ++t) {
-      const float value = Candidate<kHasBias>(products, bias, factor, j + t);
-      group_min = value < group_min ? value : group_min;
+      below |= Candidate<kHasBias>(products, bias, factor, j + t) < threshold;
     }
-    if (!(group_min < values[k - 1])) continue;
+    if (below == 0) continue;
     for (int64_t t = 0; t < kGroup; ++t) {
       const float value = Candidate<kHasBias>(products, bias, factor, j + t);
       if (value < values[k - 1]) {
