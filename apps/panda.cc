@@ -3,17 +3,20 @@
 //   panda run configs/fashion_mnist_mobilenet_v2_knn.pbtxt
 //   panda run CONFIG --classes=0,3 --set scorer.knn.k=5
 //   panda compare results/a/results.json results/b/results.json
+//   panda plot-training results/a/results.json --output=variance.png
 //
 // `run` prints per-class and mean metrics and writes results.json,
-// results.csv, results.md, roc.png and the config as run to
-// <output_dir>/<pipeline name>/. Exit status: 0 on success, 1 when the run
-// fails, 2 for a usage error.
+// results.csv, results.md, roc.png, training.png (adapters that train only)
+// and the config as run to <output_dir>/<pipeline name>/. Exit status: 0 on
+// success, 1 when the command fails, 2 for a usage error.
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -30,6 +33,7 @@
 #include "core/pipeline_runner.h"
 #include "core/run_report.h"
 #include "core/status_macros.h"
+#include "core/training_plot.h"
 #include "core/atomic_file.h"
 #include "google/protobuf/text_format.h"
 
@@ -45,7 +49,8 @@ ABSL_FLAG(std::string, device, "",
 ABSL_FLAG(int, threads, 0,
           "LibTorch threads; 0 keeps the config's num_threads");
 ABSL_FLAG(std::string, output, "",
-          "compare: also write the Markdown table to this file");
+          "compare: also write the Markdown table to this file; "
+          "plot-training: the PNG file to write (required)");
 
 namespace panda {
 namespace {
@@ -54,9 +59,12 @@ constexpr char kUsage[] =
     "runs anomaly-detection pipelines and compares their results.\n"
     "usage: panda run CONFIG [--set FIELD.PATH=VALUE ...] [flags]\n"
     "       panda compare RESULTS.json RESULTS.json [...] [--output=FILE]\n"
+    "       panda plot-training RESULTS.json [...] --output=FILE.png\n"
     "  CONFIG  pipeline config in protobuf text format (see configs/)\n"
     "  --set   overrides one config field, e.g. --set scorer.knn.k=5 or\n"
-    "          --set subset.max_train_per_class=100; may be repeated";
+    "          --set subset.max_train_per_class=100; may be repeated\n"
+    "  plot-training  charts each run's feature variance during adaptation,\n"
+    "          relative to the pretrained network and averaged over classes";
 
 // Removes every `--set X` and `--set=X` from `argv` and returns the Xs, in
 // order: absl flags keep only the last value of a repeated flag.
@@ -154,6 +162,32 @@ absl::Status Compare(const std::vector<std::string>& paths) {
   return absl::OkStatus();
 }
 
+// Writes one chart of the runs' mean relative feature variance per epoch.
+// Each line is labelled with its run's pipeline name, or with the file's
+// path where that name is empty or shared by several of the files.
+absl::Status PlotTraining(const std::vector<std::string>& paths,
+                          const std::string& output) {
+  std::vector<RunResult> runs;
+  std::map<std::string, int> name_counts;
+  for (const std::string& path : paths) {
+    PANDA_ASSIGN_OR_RETURN(RunResult run, LoadRunResult(path));
+    ++name_counts[run.pipeline()];
+    runs.push_back(std::move(run));
+  }
+  std::vector<std::pair<std::string, RunResult>> labelled;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const std::string& name = runs[i].pipeline();
+    const bool unique = !name.empty() && name_counts[name] == 1;
+    labelled.emplace_back(unique ? name : paths[i], std::move(runs[i]));
+  }
+  PANDA_ASSIGN_OR_RETURN(std::string png,
+                         RenderFeatureVarianceByRunPng(labelled));
+  PANDA_RETURN_IF_ERROR(WriteFileAtomically(output, png));
+  std::printf("feature variance chart of %zu runs written to %s\n",
+              labelled.size(), output.c_str());
+  return absl::OkStatus();
+}
+
 }  // namespace
 }  // namespace panda
 
@@ -180,6 +214,18 @@ int main(int argc, char** argv) {
              assignments.empty()) {
     status = panda::Compare(
         std::vector<std::string>(arguments.begin() + 2, arguments.end()));
+  } else if (command == "plot-training" && arguments.size() >= 3 &&
+             assignments.empty()) {
+    const std::string output = absl::GetFlag(FLAGS_output);
+    if (output.empty()) {
+      std::fprintf(stderr,
+                   "panda: error: plot-training needs --output=FILE.png, the "
+                   "chart to write\n");
+      return 2;
+    }
+    status = panda::PlotTraining(
+        std::vector<std::string>(arguments.begin() + 2, arguments.end()),
+        output);
   } else {
     std::fprintf(stderr, "panda %s\n", panda::kUsage);
     return 2;

@@ -83,6 +83,52 @@ grep -q "k: 1" "$work/results/good_k1/config.pbtxt" ||
   fail "compare: $(cat "$work/compare.out")"
 grep -q "^| \*\*mean\*\* |" "$work/compare.out" ||
   fail "compare: no mean row in $(cat "$work/compare.out")"
+[[ -e $work/results/good/training.png ]] &&
+  fail "good: training.png written for a run without training"
+
+# A short Deep SVDD run records its training: training.png beside roc.png,
+# and plot-training charts it beside a run without training.
+cat >"$work/svdd.pbtxt" <<CONFIG
+name: "svdd"
+dataset { name: "idx" options { [type.googleapis.com/panda.IdxDatasetOptions] { directory: "$fashion" } } }
+backbone { name: "lenet" options { [type.googleapis.com/panda.LenetBackboneOptions] { seed: 0 } } }
+adapter { name: "deep_svdd" options { [type.googleapis.com/panda.DeepSvddOptions] { training { epochs: 2 } } } }
+scorer { name: "head" }
+subset { max_train_per_class: 8 max_test_per_class: 3 }
+normal_classes: [0]
+batch_size: 16
+output_dir: "$work/results"
+cache_dir: "$work/svdd_cache"
+CONFIG
+"$panda" run "$work/svdd.pbtxt" >"$work/svdd.out" 2>&1 ||
+  fail "svdd: $(cat "$work/svdd.out")"
+[[ $(head -c 4 "$work/results/svdd/training.png" | od -An -c | tr -d ' ') == "211PNG" ]] ||
+  fail "svdd: training.png missing or not a PNG file"
+"$panda" plot-training "$work/results/svdd/results.json" \
+  "$work/results/good/results.json" --output="$work/variance.png" \
+  >"$work/plot.out" 2>&1 || fail "plot-training: $(cat "$work/plot.out")"
+[[ $(head -c 4 "$work/variance.png" | od -An -c | tr -d ' ') == "211PNG" ]] ||
+  fail "plot-training: variance.png missing or not a PNG file"
+
+# plot-training without a run that trained, with a missing file, and
+# without --output.
+"$panda" plot-training "$work/results/good/results.json" \
+  --output="$work/untrained.png" >"$work/bad.out" 2>&1 &&
+  fail "plot-training untrained: exit status 0"
+grep -q "none of the runs (good) has training records" "$work/bad.out" ||
+  fail "plot-training untrained: $(cat "$work/bad.out")"
+[[ -e $work/untrained.png ]] && fail "plot-training untrained: wrote a chart"
+"$panda" plot-training "$work/results/svdd/results.json" "$work/absent.json" \
+  --output="$work/absent.png" >"$work/bad.out" 2>&1 &&
+  fail "plot-training absent: exit status 0"
+grep -q "absent.json" "$work/bad.out" ||
+  fail "plot-training absent: $(cat "$work/bad.out")"
+[[ -e $work/absent.png ]] && fail "plot-training absent: wrote a chart"
+"$panda" plot-training "$work/results/svdd/results.json" >"$work/bad.out" 2>&1
+code=$?
+[[ $code -eq 2 ]] || fail "plot-training without --output: exit status $code, expected 2"
+grep -q -- "--output" "$work/bad.out" ||
+  fail "plot-training without --output: $(cat "$work/bad.out")"
 write_config bad_override "$fashion" "$weights" 64 ""
 "$panda" run "$work/bad_override.pbtxt" --set scorer.knn.kk=1 >"$work/bad.out" 2>&1 &&
   fail "bad_override: exit status 0"

@@ -6,8 +6,11 @@
 // tensors). Preprocess() then Forward() run on batches; adapters may train
 // module()'s parameters in between.
 //
-// Threading: one backbone is used by one thread at a time; LibTorch's
-// intra-op threads parallelise each forward pass.
+// Threading: one backbone is used by one thread at a time, except that
+// Preprocess() may run on a second thread while Forward() runs (feature
+// extraction prepares the next batch meanwhile), so Preprocess() must not
+// touch state that Forward() changes. LibTorch's intra-op threads
+// parallelise each forward pass.
 #ifndef PANDA_BACKBONES_BACKBONE_H_
 #define PANDA_BACKBONES_BACKBONE_H_
 
@@ -37,8 +40,9 @@ class Backbone {
   virtual torch::nn::Module& module() = 0;
 
   // Converts uint8 images [N, H, W, C] (C = 1 or 3, any device) to the float32
-  // input [N, 3, S, S] the network expects, on the same device: channel
-  // expansion, resizing and the model's input scaling.
+  // input [N, C', S, S] the network expects, on the same device: channel
+  // expansion (C' = 3) or reduction (C' = 1 for "lenet"), resizing and the
+  // model's input scaling.
   virtual torch::Tensor Preprocess(const torch::Tensor& images) const = 0;
 
   // Runs the network on preprocessed input and returns the outputs named in

@@ -11,14 +11,36 @@
 
 namespace panda {
 
+struct FeatureExtractionOptions {
+  // Whether a second thread prepares the next batches (slice, copy to the
+  // device, Backbone::Preprocess) while the current batch's forward pass
+  // runs. That thread stays at most two batches ahead and preprocesses with
+  // one intra-op thread, so the forward pass keeps the caller's threads.
+  // The features are the same either way, bit for bit on the CPU.
+  // NOTE: LibTorch 1.13 sizes each thread's intra-op team from a
+  // process-wide count, which is 1 while that thread runs. So another thread
+  // whose first parallel LibTorch operation falls in that time keeps one.
+  bool prefetch = true;
+};
+
 // Runs `backbone` in eval mode without gradients over uint8 [N, H, W, C] CPU
 // `images` in batches of `batch_size` on `device`, and returns the "pooled"
-// features as float32 [N, D] on the CPU. `label` titles the progress bar.
-// Non-finite features (NaN or infinity) are an InvalidArgument error that
-// names the first offending image.
+// features as float32 [N, D] on the CPU. `label` titles the progress bar and
+// starts every error message.
+//
+// With options.prefetch, Backbone::Preprocess runs on another thread at the
+// same time as Backbone::Forward, so it must not touch state that Forward
+// changes. The backbones in this repository read only their options there.
+//
+// Errors: a batch_size below 1 is InvalidArgument. A LibTorch failure while
+// preparing a batch is ResourceExhausted when memory ran out and
+// InvalidArgument otherwise, and a Forward error keeps its code. These
+// messages name the batch's images. Non-finite features (NaN or infinity)
+// are an InvalidArgument error that names the first offending image.
 absl::StatusOr<torch::Tensor> ExtractPooledFeatures(
     Backbone& backbone, const torch::Tensor& images, int64_t batch_size,
-    const torch::Device& device, const std::string& label);
+    const torch::Device& device, const std::string& label,
+    const FeatureExtractionOptions& options = {});
 
 }  // namespace panda
 

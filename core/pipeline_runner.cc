@@ -14,7 +14,9 @@
 #include "absl/strings/str_format.h"
 #include "adapters/adapter.h"
 #include "backbones/backbone.h"
+#include "core/adapted_scoring.h"
 #include "core/device.h"
+#include "core/fnv1a.h"
 #include "core/feature_cache.h"
 #include "core/feature_extractor.h"
 #include "core/logging.h"
@@ -71,6 +73,23 @@ class Runner {
                                        const SplitFeatures& test);
   absl::StatusOr<std::unique_ptr<Scorer>> FitScorer(
       int64_t normal_class, int64_t seed, const torch::Tensor& train_features);
+  // A class under an adapter that trains; see core/adapted_scoring.h.
+  absl::StatusOr<ClassResult> RunAdaptedClass(
+      int64_t normal_class, int64_t seed, const SplitFeatures& train,
+      const torch::Tensor& train_indices, const torch::Tensor& holdout_indices,
+      const SplitFeatures& test, ClassResult result,
+      std::chrono::steady_clock::time_point start);
+  // Metrics of a class from its scores; `holdout_scores` may be undefined.
+  absl::StatusOr<ClassResult> FinishClass(
+      const torch::Tensor& scores, const torch::Tensor& holdout_scores,
+      const SplitFeatures& test, ClassResult result,
+      std::chrono::steady_clock::time_point start);
+  // 0 for test images of `normal_class`, 1 for the others.
+  std::vector<int> BinaryLabels(const SplitFeatures& test,
+                                int64_t normal_class) const;
+  // Training checkpoints of one class and seed, under the cache folder;
+  // empty without a cache.
+  std::string CheckpointDir(int64_t normal_class, int64_t seed) const;
 
   const PipelineConfig& config_;
   torch::Device device_ = torch::kCPU;
@@ -103,10 +122,15 @@ absl::Status Runner::SetUp() {
                                          config_.adapter().options()));
   // One scorer now, unused, so that bad scorer options fail before
   // extraction rather than after it.
-  PANDA_RETURN_IF_ERROR(ScorerRegistry()
-                            .Create(config_.scorer().name(),
-                                    config_.scorer().options())
-                            .status());
+  PANDA_ASSIGN_OR_RETURN(std::unique_ptr<Scorer> scorer,
+                         ScorerRegistry().Create(config_.scorer().name(),
+                                                 config_.scorer().options()));
+  if (scorer->needs_score_head() && adapter_->preserves_features()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "scorer \"", config_.scorer().name(), "\" scores with a head that the "
+        "adapter trains, but adapter \"", config_.adapter().name(),
+        "\" trains none; use outlier_exposure or deep_svdd"));
+  }
   PANDA_LOG(INFO) << "pipeline " << config_.name() << ": dataset "
                   << config_.dataset().name() << ", backbone "
                   << config_.backbone().name() << " ("
@@ -343,72 +367,115 @@ absl::StatusOr<ClassResult> Runner::RunClass(int64_t normal_class,
     }
   }
 
-  torch::Tensor train_features, test_features, holdout_features;
-  if (adapter_->preserves_features()) {
-    train_features = train.features.index_select(0, train_indices);
-    test_features = test.features;
-    if (holdout_indices.defined()) {
-      holdout_features = train.features.index_select(0, holdout_indices);
-    }
-  } else {
-    // A fresh pretrained backbone per class, adapted to that class alone.
-    PANDA_ASSIGN_OR_RETURN(
-        std::unique_ptr<Backbone> backbone,
-        BackboneRegistry().Create(config_.backbone().name(),
-                                  config_.backbone().options()));
-    ImageSet normal_train;
-    normal_train.images = train.images.images.index_select(0, train_indices);
-    normal_train.labels.assign(train_indices.numel(), normal_class);
-    AdaptationContext context;
-    context.device = device_;
-    context.batch_size = config_.batch_size();
-    torch::manual_seed(static_cast<uint64_t>(seed));
-    PANDA_RETURN_IF_ERROR(adapter_->Adapt(*backbone, normal_train, context));
-    PANDA_ASSIGN_OR_RETURN(
-        train_features,
-        ExtractPooledFeatures(*backbone, normal_train.images,
-                              config_.batch_size(), device_, "adapted train"));
-    PANDA_ASSIGN_OR_RETURN(
-        test_features,
-        ExtractPooledFeatures(*backbone, test.images.images,
-                              config_.batch_size(), device_, "adapted test"));
-    if (holdout_indices.defined()) {
-      PANDA_ASSIGN_OR_RETURN(
-          holdout_features,
-          ExtractPooledFeatures(
-              *backbone, train.images.images.index_select(0, holdout_indices),
-              config_.batch_size(), device_, "adapted held-out"));
-    }
+  if (!adapter_->preserves_features()) {
+    return RunAdaptedClass(normal_class, seed, train, train_indices,
+                           holdout_indices, test, std::move(result), start);
   }
 
+  const torch::Tensor train_features = train.features.index_select(0, train_indices);
+  const torch::Tensor& test_features = test.features;
+  torch::Tensor holdout_features;
+  if (holdout_indices.defined()) {
+    holdout_features = train.features.index_select(0, holdout_indices);
+  }
   PANDA_ASSIGN_OR_RETURN(std::unique_ptr<Scorer> scorer,
                          FitScorer(normal_class, seed, train_features));
   PANDA_ASSIGN_OR_RETURN(torch::Tensor scores,
                          ScoreOnCpu(*scorer, test_features));
+  torch::Tensor holdout_scores;
+  if (holdout_features.defined()) {
+    PANDA_ASSIGN_OR_RETURN(holdout_scores, ScoreOnCpu(*scorer, holdout_features));
+  }
+  result.set_train_images(static_cast<int32_t>(train_indices.numel()));
+  return FinishClass(scores, holdout_scores, test, std::move(result), start);
+}
+
+std::vector<int> Runner::BinaryLabels(const SplitFeatures& test,
+                                      int64_t normal_class) const {
   std::vector<int> labels;
   labels.reserve(test.images.labels.size());
   for (int64_t label : test.images.labels) {
     labels.push_back(label == normal_class ? 0 : 1);
   }
+  return labels;
+}
+
+absl::StatusOr<ClassResult> Runner::FinishClass(
+    const torch::Tensor& scores, const torch::Tensor& holdout_scores,
+    const SplitFeatures& test, ClassResult result,
+    std::chrono::steady_clock::time_point start) {
+  const std::vector<int> labels = BinaryLabels(test, result.normal_class());
   PANDA_RETURN_IF_ERROR(SetTestMetrics(scores, labels, result));
-  if (holdout_features.defined()) {
-    PANDA_ASSIGN_OR_RETURN(torch::Tensor holdout_scores,
-                           ScoreOnCpu(*scorer, holdout_features));
+  if (holdout_scores.defined()) {
     PANDA_RETURN_IF_ERROR(SetDeploymentMetrics(
-        holdout_scores, deployment.false_positive_rate(), scores, labels,
-        result));
+        holdout_scores, config_.deployment().false_positive_rate(), scores,
+        labels, result));
   }
 
-  result.set_train_images(static_cast<int32_t>(train_indices.numel()));
   result.set_test_images(static_cast<int32_t>(labels.size()));
   result.set_test_anomalies(
       static_cast<int32_t>(std::count(labels.begin(), labels.end(), 1)));
   result.set_seconds(SecondsSince(start));
   PANDA_LOG(INFO) << absl::StrFormat(
       "class %d (%s), seed %d: ROC-AUC %.4f, AP %.4f, F1-max %.4f",
-      normal_class, result.class_name(), seed, result.roc_auc(),
-      result.average_precision(), result.f1_max());
+      result.normal_class(), result.class_name(), result.seed(),
+      result.roc_auc(), result.average_precision(), result.f1_max());
   return result;
+}
+
+std::string Runner::CheckpointDir(int64_t normal_class, int64_t seed) const {
+  if (config_.cache_dir().empty()) return "";
+  // Everything that shapes the training and its checkpoint scores, and
+  // nothing that only names or places the run.
+  PipelineConfig key = config_;
+  key.clear_name();
+  key.clear_output_dir();
+  key.clear_cache_dir();
+  key.clear_num_threads();
+  key.clear_normal_classes();
+  key.clear_seeds();
+  const std::string text = ToText(key);
+  return (std::filesystem::path(config_.cache_dir()) / "checkpoints" /
+          absl::StrCat(absl::Hex(Fnv1a64(text.data(), text.size()), absl::kZeroPad16)) /
+          absl::StrCat("class", normal_class, "-seed", seed))
+      .string();
+}
+
+absl::StatusOr<ClassResult> Runner::RunAdaptedClass(
+    int64_t normal_class, int64_t seed, const SplitFeatures& train,
+    const torch::Tensor& train_indices, const torch::Tensor& holdout_indices,
+    const SplitFeatures& test, ClassResult result,
+    std::chrono::steady_clock::time_point start) {
+  AdaptationJob job;
+  job.make_backbone = [this] {
+    return BackboneRegistry().Create(config_.backbone().name(),
+                                     config_.backbone().options());
+  };
+  job.make_scorer = [this] {
+    return ScorerRegistry().Create(config_.scorer().name(),
+                                   config_.scorer().options());
+  };
+  job.adapter = adapter_.get();
+  job.device = device_;
+  job.batch_size = config_.batch_size();
+  job.seed = seed;
+  job.checkpoint_dir = CheckpointDir(normal_class, seed);
+  job.normal_train.images = train.images.images.index_select(0, train_indices);
+  job.normal_train.labels.assign(train_indices.numel(), normal_class);
+  job.test_images = test.images.images;
+  job.test_labels = BinaryLabels(test, normal_class);
+  if (holdout_indices.defined()) {
+    job.holdout_images = train.images.images.index_select(0, holdout_indices);
+  }
+  if (!job.checkpoint_dir.empty()) {
+    PANDA_LOG(INFO) << "class " << normal_class << ": checkpoints in "
+                    << job.checkpoint_dir;
+  }
+
+  PANDA_ASSIGN_OR_RETURN(AdaptedScores scores, AdaptAndScore(job));
+  for (const EpochRecord& record : scores.epochs) *result.add_training() = record;
+  result.set_train_images(static_cast<int32_t>(train_indices.numel()));
+  return FinishClass(scores.test, scores.holdout, test, std::move(result), start);
 }
 
 absl::StatusOr<RunResult> Runner::Run() {

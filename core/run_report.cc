@@ -10,6 +10,7 @@
 #include "core/atomic_file.h"
 #include "core/roc_plot.h"
 #include "core/status_macros.h"
+#include "core/training_plot.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -152,6 +153,11 @@ absl::Status WriteRunResults(const PipelineConfig& config,
   printer.SetExpandAny(true);
   printer.PrintToString(config, &config_text);
   PANDA_ASSIGN_OR_RETURN(std::string roc_png, RenderRocCurvesPng(result));
+  std::string training_png;
+  if (HasTrainingRecords(result)) {
+    PANDA_ASSIGN_OR_RETURN(training_png,
+                           RenderFeatureVarianceByClassPng(result));
+  }
 
   // The files go to a fresh folder that then replaces the old one, so the
   // folder never mixes files of two runs.
@@ -171,6 +177,10 @@ absl::Status WriteRunResults(const PipelineConfig& config,
   }
   if (status.ok()) {
     status = WriteFileAtomically((folder / "roc.png").string(), roc_png);
+  }
+  if (status.ok() && !training_png.empty()) {
+    status = WriteFileAtomically((folder / "training.png").string(),
+                                 training_png);
   }
   if (status.ok()) {
     status = WriteFileAtomically((folder / "config.pbtxt").string(), config_text);

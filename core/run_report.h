@@ -24,8 +24,10 @@ std::string FormatResultsMarkdown(const RunResult& result);
 std::string FormatResultsCsv(const RunResult& result);
 
 // Writes results.json, results.csv, results.md, roc.png (ROC curves of the
-// first seed) and config.pbtxt (the config as run, overrides applied) into
-// `directory`, each atomically.
+// first seed), training.png (relative feature variance per class of the
+// first seed, only when the run has training records) and config.pbtxt (the
+// config as run, overrides applied) into a fresh folder that then replaces
+// `directory`.
 absl::Status WriteRunResults(const PipelineConfig& config,
                              const RunResult& result,
                              const std::string& directory);

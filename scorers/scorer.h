@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/registry.h"
+#include "scorers/score_head.h"
 #include "torch/types.h"
 
 namespace panda {
@@ -28,6 +29,11 @@ class Scorer {
   // Call before Fit(). Scorers that keep no files ignore it.
   virtual void SetCacheLocation(const std::string& directory,
                                 const std::string& bank_id) {}
+
+  // True for scorers that score with a head the adapter trained; the runner
+  // then passes it with SetScoreHead() before Fit().
+  virtual bool needs_score_head() const { return false; }
+  virtual void SetScoreHead(ScoreHead head) {}
 
   // Takes float32 [N, D] features of normal training images.
   virtual absl::Status Fit(const torch::Tensor& train_features) = 0;

@@ -4,7 +4,7 @@
 // same measurement in Python PyTorch, and compare_throughput.sh runs both
 // side by side (see docs/BENCHMARKS_BACKBONES.md).
 //
-//   backbone_throughput --model=resnet50 --weights=resnet50.pth \
+//   backbone_throughput --model=resnet50 --weights=resnet50.pth
 //       --images=DIR --count=256 --batch=32 --threads=2 --mode=end_to_end
 //
 // Modes:
@@ -20,13 +20,10 @@
 // "RESULT key=value ...".
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <cstring>
-#include <deque>
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -39,6 +36,7 @@
 #include "absl/strings/str_cat.h"
 #include "backbones/keras/keras_backbone.h"
 #include "backbones/torchvision/torchvision_resnet_backbone.h"
+#include "core/bounded_queue.h"
 #include "core/malloc_tuning.h"
 #include "opencv2/imgcodecs.hpp"
 #include "opencv2/imgproc.hpp"
@@ -128,36 +126,6 @@ absl::StatusOr<torch::Tensor> DecodeBatch(const std::vector<std::string>& files,
   return batch;
 }
 
-// A bounded queue of preprocessed batches from the decoding thread to the
-// forward pass. At most `capacity` batches wait in it.
-class BatchQueue {
- public:
-  explicit BatchQueue(size_t capacity) : capacity_(capacity) {}
-
-  void Push(absl::StatusOr<torch::Tensor> batch) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    not_full_.wait(lock, [&] { return batches_.size() < capacity_; });
-    batches_.push_back(std::move(batch));
-    not_empty_.notify_one();
-  }
-
-  absl::StatusOr<torch::Tensor> Pop() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    not_empty_.wait(lock, [&] { return !batches_.empty(); });
-    absl::StatusOr<torch::Tensor> batch = std::move(batches_.front());
-    batches_.pop_front();
-    not_full_.notify_one();
-    return batch;
-  }
-
- private:
-  size_t capacity_;
-  std::mutex mutex_;
-  std::condition_variable not_full_;
-  std::condition_variable not_empty_;
-  std::deque<absl::StatusOr<torch::Tensor>> batches_;
-};
-
 absl::StatusOr<torch::Tensor> Prepare(Backbone& backbone, const std::vector<std::string>& files,
                                       size_t begin, size_t end) {
   absl::StatusOr<torch::Tensor> images = DecodeBatch(files, begin, end);
@@ -189,22 +157,28 @@ absl::Status RunEndToEnd(Backbone& backbone) {
 
   const Clock::time_point start = Clock::now();
   if (overlap) {
-    BatchQueue queue(2);
+    // Preprocessed batches from the decoding thread to the forward pass.
+    BoundedQueue<absl::StatusOr<torch::Tensor>> queue(2);
     std::thread producer([&] {
       torch::InferenceMode inference_mode;  // Thread-local.
       // Preprocess on one thread. Debian's LibTorch parallelises with OpenMP,
-      // whose thread count is a per-thread setting, so the forward pass keeps
-      // its threads, and a second team of 2 would oversubscribe 2 cores.
+      // and each thread fixes its team size on its first parallel operation.
+      // The warm-up batch fixed the forward pass's team, so it keeps its
+      // threads, and a second team of 2 would oversubscribe 2 cores.
       torch::set_num_threads(1);
       for (size_t begin = batch; begin < batch + count; begin += batch) {
-        queue.Push(Prepare(backbone, *files, begin, std::min(begin + batch, batch + count)));
+        if (!queue.Push(Prepare(backbone, *files, begin, std::min(begin + batch, batch + count)))) {
+          break;
+        }
       }
     });
     absl::Status status;
-    for (size_t begin = batch; begin < batch + count; begin += batch) {
-      absl::StatusOr<torch::Tensor> input = queue.Pop();
-      if (status.ok()) status = input.ok() ? Extract(backbone, *input, &checksum) : input.status();
+    for (size_t begin = batch; begin < batch + count && status.ok(); begin += batch) {
+      std::optional<absl::StatusOr<torch::Tensor>> input = queue.Pop();
+      status = input->ok() ? Extract(backbone, **input, &checksum) : input->status();
     }
+    // Unblocks the producer when an error ended the loop early.
+    queue.Close();
     producer.join();
     if (!status.ok()) return status;
   } else {

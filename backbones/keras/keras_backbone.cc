@@ -93,6 +93,8 @@ absl::StatusOr<std::unique_ptr<KerasBackbone>> KerasBackbone::Create(
                    "input) is undefined"));
   }
   backbone->pooled_layer_ = spec.layers[head_pool].inputs[0];
+  backbone->head_pool_ = head_pool;
+  backbone->stages_ = keras::FindStages(spec, head_pool);
   backbone->feature_dim_ = spec.native_shapes[backbone->pooled_layer_][0];
   backbone->after_head_pool_.assign(spec.layers.size(), false);
   for (size_t i = head_pool; i < spec.layers.size(); ++i) {
@@ -207,6 +209,35 @@ absl::StatusOr<TapMap> KerasBackbone::Forward(
     }
   }
   return result;
+}
+
+std::vector<std::string> KerasBackbone::stage_names() const {
+  std::vector<std::string> names;
+  for (const keras::Stage& stage : stages_) names.push_back(stage.name);
+  return names;
+}
+
+absl::Status KerasBackbone::SetTrainableFrom(const std::string& stage) {
+  auto found = std::find_if(stages_.begin(), stages_.end(),
+                            [&](const keras::Stage& s) { return s.name == stage; });
+  if (found == stages_.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "keras backbone: no stage \"", stage, "\" in ", graph_->spec().name,
+        "; its stages are ", absl::StrJoin(stage_names(), ", ")));
+  }
+  // The classification head stays frozen: it does not shape the features.
+  for (int i = 0; i < static_cast<int>(graph_->spec().layers.size()); ++i) {
+    const bool trainable = i >= found->first_layer && i < head_pool_;
+    for (torch::Tensor& parameter : graph_->layer(i).parameters()) {
+      parameter.set_requires_grad(trainable);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KerasBackbone::SetBatchNormFrozen(bool frozen) {
+  graph_->SetBatchNormFrozen(frozen);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<Backbone>> CreateKerasBackbone(

@@ -31,6 +31,7 @@
 #include "backbones/backbone.h"
 #include "backbones/keras/keras_backbone_options.pb.h"
 #include "backbones/keras/keras_graph.h"
+#include "backbones/keras/keras_stages.h"
 #include "google/protobuf/any.pb.h"
 
 namespace panda {
@@ -52,6 +53,11 @@ class KerasBackbone : public Backbone {
   std::vector<std::string> tap_names() const override;
   int64_t feature_dim() const override { return feature_dim_; }
   std::string Fingerprint() const override { return fingerprint_; }
+
+  // Stages as keras_stages.h finds them, named after their first layer.
+  std::vector<std::string> stage_names() const override;
+  absl::Status SetTrainableFrom(const std::string& stage) override;
+  absl::Status SetBatchNormFrozen(bool frozen) override;
 
   // The network, for adapters that select layers by name.
   keras::KerasGraph& graph() { return *graph_; }
@@ -75,6 +81,9 @@ class KerasBackbone : public Backbone {
   // The layer whose global average is "pooled": the input of the last
   // AveragePooling2D.
   int pooled_layer_ = 0;
+  // Index of the head's AveragePooling2D layer.
+  int head_pool_ = 0;
+  std::vector<keras::Stage> stages_;
   // Per layer: whether it is the last AveragePooling2D or reads its output,
   // directly or through other layers.
   std::vector<bool> after_head_pool_;

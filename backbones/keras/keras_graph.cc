@@ -43,6 +43,10 @@ void KerasGraph::SetChannelsLast(bool channels_last) {
   for (const auto& layer : layers_) layer->SetKernelMemoryFormat(channels_last);
 }
 
+void KerasGraph::SetBatchNormFrozen(bool frozen) {
+  for (const auto& layer : layers_) layer->SetBatchNormFrozen(frozen);
+}
+
 absl::Status KerasGraph::CheckInput(const torch::Tensor& input) const {
   if (!input.defined() || input.dim() != 4 ||
       input.size(1) != spec_.input_channels ||

@@ -55,6 +55,10 @@ class KerasGraph : public torch::nn::Module {
   // default), which is faster for convolutions on CPU. Results agree up to
   // float rounding.
   void SetChannelsLast(bool channels_last);
+
+  // Keeps every BatchNormalization layer on its moving statistics in
+  // training mode too.
+  void SetBatchNormFrozen(bool frozen);
   bool channels_last() const { return channels_last_; }
 
  private:

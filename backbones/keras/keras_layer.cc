@@ -166,7 +166,7 @@ torch::Tensor KerasLayer::Convolve(const torch::Tensor& input) const {
 
 torch::Tensor KerasLayer::BatchNormalize(const torch::Tensor& input) {
   return torch::batch_norm(input, gamma_, beta_, moving_mean_, moving_variance_,
-                           is_training(), kBatchNormUpdateRate, spec_.epsilon,
+                           is_training() && !batchnorm_frozen_, kBatchNormUpdateRate, spec_.epsilon,
                            /*cudnn_enabled=*/true);
 }
 

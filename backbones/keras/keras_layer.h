@@ -41,6 +41,10 @@ class KerasLayer : public torch::nn::Module {
   // (`channels_last` true) or to contiguous NCHW. Values are unchanged.
   void SetKernelMemoryFormat(bool channels_last);
 
+  // Keeps a BatchNormalization layer on its moving statistics, not updating
+  // them, even in training mode. No effect on other layers.
+  void SetBatchNormFrozen(bool frozen) { batchnorm_frozen_ = frozen; }
+
  private:
   torch::Tensor Convolve(const torch::Tensor& input) const;
   torch::Tensor BatchNormalize(const torch::Tensor& input);
@@ -57,6 +61,7 @@ class KerasLayer : public torch::nn::Module {
   torch::Tensor beta_;
   torch::Tensor moving_mean_;
   torch::Tensor moving_variance_;
+  bool batchnorm_frozen_ = false;
 };
 
 }  // namespace panda::keras

@@ -191,16 +191,18 @@ void ResNet::SetBatchNormFrozen(bool frozen) {
   train(is_training());
 }
 
+// The fc head is left out of the stages, so SetTrainableFrom never changes
+// its requires_grad. fc does not shape the pooled feature that adaptation
+// trains on, so a loss on that feature gives fc no gradient either way.
 const std::vector<std::string>& ResNet::StageNames() {
   static const auto* names =
-      new std::vector<std::string>{"stem", "layer1", "layer2", "layer3", "layer4", "fc"};
+      new std::vector<std::string>{"stem", "layer1", "layer2", "layer3", "layer4"};
   return *names;
 }
 
 std::vector<std::shared_ptr<nn::Module>> ResNet::StageModules(size_t index) {
   if (index == 0) return {conv1_.ptr(), bn1_.ptr()};
-  if (index <= 4) return {layers_[index - 1].ptr()};
-  return {fc_.ptr()};
+  return {layers_[index - 1].ptr()};
 }
 
 absl::Status ResNet::SetTrainableFrom(const std::string& stage) {

@@ -65,18 +65,22 @@ class ResNet : public torch::nn::Module {
   // Switches training mode like any module, but keeps the BatchNorm layers
   // in eval mode (normalising with their running statistics and not
   // updating them) while SetBatchNormFrozen(true) is in effect.
+  // NOTE: calling train() on a submodule, such as layer3, bypasses this
+  // override and puts that submodule's BatchNorm layers into training mode.
   void train(bool on = true) override;
 
+  // Freezes or releases every BatchNorm2d as train() describes, applied at
+  // once to the current mode.
   void SetBatchNormFrozen(bool frozen);
   bool batchnorm_frozen() const { return batchnorm_frozen_; }
 
-  // Stage names, input side first: "stem" (conv1, bn1), "layer1" to
-  // "layer4" and "fc".
+  // Stage names, input side first: "stem" (conv1, bn1) and "layer1" to
+  // "layer4". The fc head is no stage.
   static const std::vector<std::string>& StageNames();
 
   // Sets requires_grad on the parameters of stage `stage` and every later
-  // stage and clears it on the earlier ones. An unknown name is
-  // InvalidArgument listing StageNames().
+  // stage and clears it on the earlier ones. The fc parameters keep their
+  // requires_grad. An unknown name is InvalidArgument listing StageNames().
   absl::Status SetTrainableFrom(const std::string& stage);
 
   // Stores convolution weights in channels-last memory format and runs in

@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "backbones/torchvision/pickle_reader.h"
 #include "backbones/torchvision/zip_archive.h"
 #include "core/status_macros.h"
@@ -106,12 +107,15 @@ class CheckpointArchive {
       strides.push_back(stride.int_value);
     }
     // The view must lie inside the storage: offset + sum((size - 1) * stride)
-    // < storage size, computed without overflow.
+    // < storage size, computed without overflow. The element count must not
+    // overflow either.
     const int64_t offset = arguments[1]->int_value;
     int64_t last = offset;
+    int64_t elements = 1;
     bool empty = false;
     bool overflow = offset < 0;
     for (size_t i = 0; i < sizes.size(); ++i) {
+      overflow = overflow || __builtin_mul_overflow(elements, sizes[i], &elements);
       if (sizes[i] == 0) {
         empty = true;
         continue;
@@ -121,9 +125,10 @@ class CheckpointArchive {
                  __builtin_add_overflow(last, step, &last);
     }
     if (overflow || (!empty && last >= storage.numel()) || offset > storage.numel()) {
-      return DataLoss(absl::StrCat(where, ": the view (offset ", offset,
-                                   ") reaches past its storage of ", storage.numel(),
-                                   " elements"));
+      return DataLoss(absl::StrCat(where, ": invalid view: offset ", offset, ", sizes [",
+                                   absl::StrJoin(sizes, ", "), "], strides [",
+                                   absl::StrJoin(strides, ", "), "] do not fit its storage of ",
+                                   storage.numel(), " elements"));
     }
     if (empty) return torch::empty(sizes, storage.options());
     return storage.as_strided(sizes, strides, offset).clone(at::MemoryFormat::Contiguous);

@@ -35,8 +35,9 @@ namespace panda {
 class TorchvisionResnetBackbone : public Backbone {
  public:
   // Builds the network and loads options.weights_file on the CPU, in eval
-  // mode. Returns InvalidArgument for an empty or unknown arch, an empty
-  // weights_file, or invalid preprocessing or trainable_from. A missing file
+  // mode, then applies trainable_from and freeze_batchnorm. Returns
+  // InvalidArgument for an empty or unknown arch, an empty weights_file, or
+  // invalid preprocessing or trainable_from. A missing file
   // is NotFound and a corrupt file DataLoss. A checkpoint of another
   // architecture is InvalidArgument listing the first missing, unexpected
   // and mis-shaped tensors. State dicts saved from nn.DataParallel (every
@@ -56,8 +57,12 @@ class TorchvisionResnetBackbone : public Backbone {
   std::vector<std::string> tap_names() const override;
   int64_t feature_dim() const override { return network_->feature_dim(); }
   std::string Fingerprint() const override { return fingerprint_; }
+  // "stem" (conv1, bn1) and "layer1" to "layer4".
   std::vector<std::string> stage_names() const override;
+  // Leaves the requires_grad of the fc head as it is, because fc does not
+  // shape the pooled feature.
   absl::Status SetTrainableFrom(const std::string& stage) override;
+  // Covers every BatchNorm2d of the network and always returns OK.
   absl::Status SetBatchNormFrozen(bool frozen) override;
 
   torchvision::ResNet& network() { return *network_; }

@@ -2,6 +2,7 @@
 // writes into data/fixtures/ (randomly initialised torchvision models).
 #include "backbones/torchvision/torchvision_resnet_backbone.h"
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -61,7 +62,7 @@ TEST(TorchvisionResnetBackboneTest, CreatesFromRegistry) {
             (std::vector<std::string>{"pooled", "stem", "layer1", "layer2", "layer3", "layer4",
                                       "logits"}));
   EXPECT_EQ((*backbone)->stage_names(),
-            (std::vector<std::string>{"stem", "layer1", "layer2", "layer3", "layer4", "fc"}));
+            (std::vector<std::string>{"stem", "layer1", "layer2", "layer3", "layer4"}));
   const std::string fingerprint = (*backbone)->Fingerprint();
   EXPECT_TRUE(absl::StartsWith(fingerprint, "torchvision_resnet/resnet18/fnv1a64=")) << fingerprint;
   EXPECT_TRUE(absl::EndsWith(
@@ -130,6 +131,12 @@ TEST(TorchvisionResnetBackboneTest, InvalidOptionsAreRejected) {
                                      "trainable_from: \"layer9\"")),
               absl::StatusCode::kInvalidArgument,
               {"trainable_from: unknown ResNet stage \"layer9\"; valid stages are stem"});
+  // The fc head is no stage.
+  ExpectError(CreateFromText(Options("resnet18", FixturePath("resnet18.pth"),
+                                     "trainable_from: \"fc\"")),
+              absl::StatusCode::kInvalidArgument,
+              {"trainable_from: unknown ResNet stage \"fc\"; valid stages are stem, layer1, "
+               "layer2, layer3, layer4"});
 }
 
 TEST(TorchvisionResnetBackboneTest, WrongOptionsTypeIsInvalidArgument) {
@@ -215,8 +222,110 @@ TEST(TorchvisionResnetBackboneTest, TrainingSwitchesReachTheNetwork) {
 
   ASSERT_TRUE((*backbone)->SetTrainableFrom("stem").ok());
   EXPECT_TRUE(module.named_parameters()["conv1.weight"].requires_grad());
+}
+
+TEST(TorchvisionResnetBackboneTest, TrainableFromLayer3ByParameterName) {
+  absl::StatusOr<std::unique_ptr<Backbone>> backbone =
+      CreateFromText(Options("resnet50", FixturePath("resnet50.pth")));
+  ASSERT_TRUE(backbone.ok()) << backbone.status();
+  ASSERT_TRUE((*backbone)->SetTrainableFrom("layer3").ok());
+
+  const auto parameters = (*backbone)->module().named_parameters();
+  // The stem has 3 tensors. layer1 to layer4 have 3, 4, 6 and 3 Bottlenecks
+  // of 9 tensors and a 3-tensor downsample each, and fc has 2.
+  ASSERT_EQ(parameters.size(), 3u + 30 + 39 + 57 + 30 + 2);
+  int trainable = 0;
+  for (const auto& item : parameters) {
+    const std::string& name = item.key();
+    // fc is no stage, so it keeps the requires_grad it was built with.
+    const bool expected = absl::StartsWith(name, "layer3.") ||
+                          absl::StartsWith(name, "layer4.") || absl::StartsWith(name, "fc.");
+    EXPECT_EQ(item.value().requires_grad(), expected) << name;
+    if (item.value().requires_grad()) ++trainable;
+  }
+  EXPECT_EQ(trainable, 57 + 30 + 2);
+}
+
+TEST(TorchvisionResnetBackboneTest, TrainableFromLeavesFcAlone) {
+  absl::StatusOr<std::unique_ptr<Backbone>> backbone =
+      CreateFromText(Options("resnet18", FixturePath("resnet18.pth")));
+  ASSERT_TRUE(backbone.ok()) << backbone.status();
+  auto parameters = (*backbone)->module().named_parameters();
+  parameters["fc.weight"].set_requires_grad(false);
+
+  ASSERT_TRUE((*backbone)->SetTrainableFrom("stem").ok());
+  EXPECT_FALSE(parameters["fc.weight"].requires_grad());
+  EXPECT_TRUE(parameters["fc.bias"].requires_grad());
+  EXPECT_TRUE(parameters["layer4.1.bn2.bias"].requires_grad());
+}
+
+TEST(TorchvisionResnetBackboneTest, UnknownStageIsInvalidArgument) {
+  absl::StatusOr<std::unique_ptr<Backbone>> backbone = CreateFromText(
+      Options("resnet18", FixturePath("resnet18.pth"), "trainable_from: \"layer2\""));
+  ASSERT_TRUE(backbone.ok()) << backbone.status();
+
   const absl::Status status = (*backbone)->SetTrainableFrom("head");
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(),
+            "torchvision_resnet backbone: unknown ResNet stage \"head\"; valid stages are "
+            "stem, layer1, layer2, layer3, layer4");
+  // A rejected name changes nothing.
+  auto parameters = (*backbone)->module().named_parameters();
+  EXPECT_FALSE(parameters["layer1.0.conv1.weight"].requires_grad());
+  EXPECT_TRUE(parameters["layer2.0.conv1.weight"].requires_grad());
+}
+
+// Copies of every buffer of the module by name. In a ResNet these are the
+// running_mean, running_var and num_batches_tracked of its BatchNorm layers.
+std::map<std::string, torch::Tensor> CopyBuffers(torch::nn::Module& module) {
+  std::map<std::string, torch::Tensor> buffers;
+  for (const auto& item : module.named_buffers()) buffers[item.key()] = item.value().clone();
+  return buffers;
+}
+
+TEST(TorchvisionResnetBackboneTest, FrozenBatchNormTrainsLikeEval) {
+  absl::StatusOr<std::unique_ptr<Backbone>> backbone = CreateFromText(Options(
+      "resnet18", FixturePath("resnet18.pth"),
+      "freeze_batchnorm: true preprocessing { resize: 72 center_crop: 64 }"));
+  ASSERT_TRUE(backbone.ok()) << backbone.status();
+  torch::nn::Module& module = (*backbone)->module();
+  torch::manual_seed(3);
+  const torch::Tensor input =
+      (*backbone)->Preprocess(torch::randint(0, 256, {4, 64, 64, 3}, torch::kByte));
+  const std::vector<std::string> taps = {"stem", "layer2", "pooled"};
+
+  module.eval();
+  const absl::StatusOr<TapMap> eval_taps = (*backbone)->Forward(input, taps);
+  ASSERT_TRUE(eval_taps.ok()) << eval_taps.status();
+  const std::map<std::string, torch::Tensor> buffers_before = CopyBuffers(module);
+  // 20 BatchNorm layers of resnet18 with three buffers each.
+  ASSERT_EQ(buffers_before.size(), 60u);
+
+  module.train();
+  EXPECT_TRUE(module.is_training());
+  const absl::StatusOr<TapMap> frozen_taps = (*backbone)->Forward(input, taps);
+  ASSERT_TRUE(frozen_taps.ok()) << frozen_taps.status();
+  for (const std::string& tap : taps) {
+    EXPECT_TRUE(torch::allclose(frozen_taps->at(tap), eval_taps->at(tap), 1e-5, 1e-6)) << tap;
+  }
+  for (const auto& [name, after] : CopyBuffers(module)) {
+    EXPECT_TRUE(torch::equal(after, buffers_before.at(name))) << name;
+  }
+
+  // Released, the same train-mode forward normalises with batch statistics
+  // and updates the running ones, so the checks above can fail.
+  ASSERT_TRUE((*backbone)->SetBatchNormFrozen(false).ok());
+  const absl::StatusOr<TapMap> training_taps = (*backbone)->Forward(input, taps);
+  ASSERT_TRUE(training_taps.ok()) << training_taps.status();
+  for (const std::string& tap : taps) {
+    EXPECT_FALSE(torch::allclose(training_taps->at(tap), eval_taps->at(tap), 1e-3, 1e-3))
+        << tap;
+  }
+  const std::map<std::string, torch::Tensor> buffers_after = CopyBuffers(module);
+  EXPECT_FALSE(torch::equal(buffers_after.at("bn1.running_mean"),
+                            buffers_before.at("bn1.running_mean")));
+  EXPECT_FALSE(torch::equal(buffers_after.at("layer4.1.bn2.running_mean"),
+                            buffers_before.at("layer4.1.bn2.running_mean")));
 }
 
 }  // namespace
