@@ -139,6 +139,10 @@ absl::Status ExtractBatch(Backbone& backbone, const torch::Tensor& input, int64_
 
 }  // namespace
 
+bool HasSpareCoreForPrefetch() {
+  return static_cast<int>(std::thread::hardware_concurrency()) > torch::get_num_threads();
+}
+
 absl::StatusOr<torch::Tensor> ExtractPooledFeatures(Backbone& backbone,
                                                     const torch::Tensor& images,
                                                     int64_t batch_size,

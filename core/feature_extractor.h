@@ -11,6 +11,12 @@
 
 namespace panda {
 
+// True when the machine has a core beyond LibTorch's intra-op threads for
+// the preparing thread. With none spare (2 cores, 2 threads), prefetching
+// cost MobileNetV2 4% and gained the ResNets 1 to 3%, within the noise
+// (docs/BENCHMARKS_BACKBONES.md), so it is off by default there.
+bool HasSpareCoreForPrefetch();
+
 struct FeatureExtractionOptions {
   // Whether a second thread prepares the next batches (slice, copy to the
   // device, Backbone::Preprocess) while the current batch's forward pass
@@ -20,7 +26,7 @@ struct FeatureExtractionOptions {
   // NOTE: LibTorch 1.13 sizes each thread's intra-op team from a
   // process-wide count, which is 1 while that thread runs. So another thread
   // whose first parallel LibTorch operation falls in that time keeps one.
-  bool prefetch = true;
+  bool prefetch = HasSpareCoreForPrefetch();
 };
 
 // Runs `backbone` in eval mode without gradients over uint8 [N, H, W, C] CPU
