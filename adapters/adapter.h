@@ -77,6 +77,9 @@ class Adapter {
   // after Adapt.
   virtual std::vector<int> scoring_epochs() const { return {}; }
 
+  // True for adapters whose Adapt() learns a score head.
+  virtual bool trains_score_head() const { return false; }
+
   // A scoring rule learnt by the last Adapt() (the outlier-exposure
   // classifier, DeepSVDD's distance to its centre), for the "head" scorer;
   // empty for adapters without one.

@@ -78,6 +78,8 @@ class DeepSvddAdapter : public Adapter {
     return TrainBackbone(backbone, data, center, training, objective, context, initial);
   }
 
+  bool trains_score_head() const override { return true; }
+
   ScoreHead score_head() const override {
     if (!center_.defined()) return nullptr;
     torch::Tensor center = center_;
@@ -99,8 +101,9 @@ absl::StatusOr<std::unique_ptr<Adapter>> CreateDeepSvddAdapter(const google::pro
     return absl::InvalidArgumentError(absl::StrCat(
         "deep_svdd: center_epsilon must be zero or positive, got ", options.center_epsilon()));
   }
-  return std::make_unique<DeepSvddAdapter>(options,
-                                           WithDefaults(options.training(), DeepSvddDefaults()));
+  const TrainingOptions training = WithDefaults(options.training(), DeepSvddDefaults());
+  PANDA_RETURN_IF_ERROR(ValidateTrainingOptions(training, "deep_svdd"));
+  return std::make_unique<DeepSvddAdapter>(options, training);
 }
 
 PANDA_REGISTER_PLUGIN(AdapterRegistry, "deep_svdd", CreateDeepSvddAdapter);

@@ -41,6 +41,7 @@ absl::StatusOr<std::unique_ptr<Adapter>> CreateEarlyStoppingAdapter(
   PANDA_ASSIGN_OR_RETURN(const EarlyStoppingOptions options,
                          UnpackPluginOptions<EarlyStoppingOptions>(any, "early_stopping"));
   const TrainingOptions training = WithDefaults(options.training(), PandaTrainingDefaults());
+  PANDA_RETURN_IF_ERROR(ValidateTrainingOptions(training, "early_stopping"));
 
   std::vector<int> scoring_epochs;
   if (options.sample_wise()) {

@@ -27,6 +27,7 @@ std::string SingleLine(const google::protobuf::Message& message) {
   std::string text;
   google::protobuf::TextFormat::Printer printer;
   printer.SetSingleLineMode(true);
+  printer.SetExpandAny(true);
   printer.PrintToString(message, &text);
   return text;
 }
@@ -68,6 +69,11 @@ class EwcAdapter : public Adapter {
       if (!absl::IsNotFound(stored.status())) return stored.status();
     }
 
+    if (!options_.has_fisher_dataset()) {
+      return absl::NotFoundError(absl::StrCat(
+          "ewc.fisher_file ", options_.fisher_file(),
+          " does not exist, and there is no fisher_dataset to compute it from"));
+    }
     PANDA_ASSIGN_OR_RETURN(
         torch::Tensor images,
         LoadAuxiliaryImages(options_.fisher_dataset(), options_.fisher_split(),
@@ -126,8 +132,9 @@ absl::StatusOr<std::unique_ptr<Adapter>> CreateEwcAdapter(const google::protobuf
         "ewc: give fisher_dataset (images to estimate the Fisher diagonal on) or an existing "
         "fisher_file");
   }
-  return std::make_unique<EwcAdapter>(options,
-                                      WithDefaults(options.training(), PandaTrainingDefaults()));
+  const TrainingOptions training = WithDefaults(options.training(), PandaTrainingDefaults());
+  PANDA_RETURN_IF_ERROR(ValidateTrainingOptions(training, "ewc"));
+  return std::make_unique<EwcAdapter>(options, training);
 }
 
 PANDA_REGISTER_PLUGIN(AdapterRegistry, "ewc", CreateEwcAdapter);

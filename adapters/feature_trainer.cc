@@ -63,6 +63,37 @@ TrainingOptions WithDefaults(const TrainingOptions& options,
   return resolved;
 }
 
+absl::Status ValidateTrainingOptions(const TrainingOptions& options,
+                                     const std::string& adapter) {
+  const OptimizerOptions& optimizer = options.optimizer();
+  auto invalid = [&](const std::string& field, double value, const std::string& rule) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(adapter, ": training.", field, " is ", value, "; it must be ", rule));
+  };
+  if (!(optimizer.learning_rate() > 0) || !std::isfinite(optimizer.learning_rate())) {
+    return invalid("optimizer.learning_rate", optimizer.learning_rate(), "positive");
+  }
+  if (!(optimizer.momentum() >= 0 && optimizer.momentum() < 1)) {
+    return invalid("optimizer.momentum", optimizer.momentum(), "in [0, 1)");
+  }
+  if (!(optimizer.weight_decay() >= 0)) {
+    return invalid("optimizer.weight_decay", optimizer.weight_decay(), "0 or positive");
+  }
+  if (!(options.clip_grad_norm() >= 0)) {
+    return invalid("clip_grad_norm", options.clip_grad_norm(), "0 (no clipping) or positive");
+  }
+  if (options.batch_size() <= 0) return invalid("batch_size", options.batch_size(), "positive");
+  if (options.epochs() < 0) return invalid("epochs", options.epochs(), "0 or positive");
+  if (options.max_iterations() < 0) {
+    return invalid("max_iterations", options.max_iterations(), "0 (no limit) or positive");
+  }
+  if (!(options.collapse_warning_fraction() >= 0 && options.collapse_warning_fraction() <= 1)) {
+    return invalid("collapse_warning_fraction", options.collapse_warning_fraction(),
+                   "in [0, 1]");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> SelectTrainableStages(Backbone& backbone,
                                                   const TrainingOptions& options) {
   const std::vector<std::string> stages = backbone.stage_names();
@@ -180,6 +211,7 @@ absl::Status TrainBackbone(Backbone& backbone, const TrainingData& data,
   }
 
   const std::vector<std::string> taps = {"pooled"};
+  bool warned_collapse = false;
   const bool limited = options.max_iterations() > 0;
   while (progress.epoch < options.epochs() &&
          !(limited && progress.iterations >= options.max_iterations())) {
@@ -215,7 +247,8 @@ absl::Status TrainBackbone(Backbone& backbone, const TrainingData& data,
         return absl::InvalidArgumentError(absl::StrCat(
             "the training loss became ", loss_value, " at epoch ", epoch, ", step ",
             progress.iterations + 1,
-            "; lower training.optimizer.learning_rate or set training.clip_grad_norm"));
+            "; lower training.optimizer.learning_rate, set training.clip_grad_norm, or "
+            "lower the adapter's penalty weight (ewc.lambda)"));
       }
       optimizer->zero_grad();
       loss.backward();
@@ -234,7 +267,9 @@ absl::Status TrainBackbone(Backbone& backbone, const TrainingData& data,
     }
     progress_bar.Finish();
 
-    // Statistics of the features the epoch computed, as the weights moved.
+    // NOTE: the statistics come from features computed before each step, so
+    // they lag the epoch's final weights. Measuring those would cost another
+    // pass over the data.
     EpochStats stats = FeatureStats(torch::cat(normal_features), center.to(torch::kCPU));
     stats.epoch = epoch;
     stats.loss = loss_sum / std::max<int64_t>(1, batches);
@@ -249,11 +284,16 @@ absl::Status TrainBackbone(Backbone& backbone, const TrainingData& data,
         epoch, stats.loss, stats.penalty, stats.center_distance, stats.feature_variance,
         initial.feature_variance > 0 ? 100 * stats.feature_variance / initial.feature_variance : 0,
         stats.seconds);
-    if (initial.feature_variance > 0 &&
-        stats.feature_variance < options.collapse_warning_fraction() * initial.feature_variance) {
+    const bool collapsing =
+        initial.feature_variance > 0 &&
+        stats.feature_variance < options.collapse_warning_fraction() * initial.feature_variance;
+    if (collapsing && !warned_collapse) {
+      warned_collapse = true;
       PANDA_LOG(WARNING) << absl::StrFormat(
-          "feature variance fell to %.3g%% of its pretrained value: the features are "
-          "collapsing; stop earlier, add EWC or lower the learning rate",
+          "epoch %d: feature variance fell to %.3g%% of its pretrained value: the "
+          "features are collapsing; stop earlier, add EWC or lower the learning "
+          "rate (warned once per class)",
+          epoch,
           100 * stats.feature_variance / initial.feature_variance);
     }
 

@@ -52,6 +52,13 @@ struct TrainingData {
 TrainingOptions WithDefaults(const TrainingOptions& options,
                              const TrainingOptions& defaults);
 
+// Checks resolved options: a positive learning rate and batch size,
+// momentum in [0, 1), non-negative weight decay, clip, epochs and step
+// limit, and a collapse fraction in [0, 1]. Errors name
+// "<adapter>: training.<field>" and the value.
+absl::Status ValidateTrainingOptions(const TrainingOptions& options,
+                                     const std::string& adapter);
+
 // Makes the stages from options.trainable_from() on trainable (the last two
 // stages when it is empty) and applies freeze_batchnorm. Returns the name of
 // the first trainable stage, or InvalidArgument for a backbone without

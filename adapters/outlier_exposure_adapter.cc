@@ -66,6 +66,8 @@ class OutlierExposureAdapter : public Adapter {
     return TrainBackbone(backbone, data, center, training_, objective, context, initial);
   }
 
+  bool trains_score_head() const override { return true; }
+
   ScoreHead score_head() const override {
     if (head_.is_empty()) return nullptr;
     std::shared_ptr<torch::nn::LinearImpl> head = head_.ptr();
@@ -97,8 +99,9 @@ absl::StatusOr<std::unique_ptr<Adapter>> CreateOutlierExposureAdapter(
   TrainingOptions defaults = PandaTrainingDefaults();
   defaults.mutable_optimizer()->set_learning_rate(1e-3);
   defaults.set_clip_grad_norm(0);
-  return std::make_unique<OutlierExposureAdapter>(options,
-                                                  WithDefaults(options.training(), defaults));
+  const TrainingOptions training = WithDefaults(options.training(), defaults);
+  PANDA_RETURN_IF_ERROR(ValidateTrainingOptions(training, "outlier_exposure"));
+  return std::make_unique<OutlierExposureAdapter>(options, training);
 }
 
 PANDA_REGISTER_PLUGIN(AdapterRegistry, "outlier_exposure", CreateOutlierExposureAdapter);

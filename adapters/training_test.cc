@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -215,6 +216,25 @@ TEST(EarlyStoppingTest, ScoringEpochPastTheEndIsAnError) {
   const auto adapter = AdapterRegistry().Create("early_stopping", any);
   EXPECT_EQ(adapter.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(absl::StrContains(adapter.status().message(), "scoring_epochs holds 4"));
+}
+
+TEST(EarlyStoppingTest, InvalidTrainingValuesNameTheField) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"training { optimizer { learning_rate: -1 } }", "training.optimizer.learning_rate is -1"},
+      {"training { max_iterations: -3 }", "training.max_iterations is -3"},
+      {"training { clip_grad_norm: -1 }", "training.clip_grad_norm is -1"},
+      {"training { collapse_warning_fraction: 2 }", "training.collapse_warning_fraction is 2"},
+      {"training { batch_size: 0 }", "training.batch_size is 0"},
+  };
+  for (const auto& [text, message] : cases) {
+    EarlyStoppingOptions options;
+    ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &options)) << text;
+    google::protobuf::Any any;
+    any.PackFrom(options);
+    const auto adapter = AdapterRegistry().Create("early_stopping", any);
+    EXPECT_EQ(adapter.status().code(), absl::StatusCode::kInvalidArgument) << text;
+    EXPECT_TRUE(absl::StrContains(adapter.status().message(), message)) << adapter.status();
+  }
 }
 
 TEST(DeepSvddTest, ScoreIsTheDistanceToTheCentreKeptAwayFromZero) {

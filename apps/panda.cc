@@ -42,8 +42,12 @@ ABSL_FLAG(std::string, classes, "",
           "normal_classes, or every class)");
 ABSL_FLAG(std::string, output_dir, "",
           "folder for results (default: the config's output_dir)");
-ABSL_FLAG(std::string, cache_dir, "",
-          "folder for cached features (default: the config's cache_dir)");
+// The default of --cache_dir, which keeps the config's cache_dir.
+constexpr char kCacheDirFromConfig[] = "(from the config)";
+
+ABSL_FLAG(std::string, cache_dir, kCacheDirFromConfig,
+          "folder for cached features and training checkpoints (default: the "
+          "config's cache_dir; empty disables them)");
 ABSL_FLAG(std::string, device, "",
           "auto, cpu or cuda (default: the config's device)");
 ABSL_FLAG(int, threads, 0,
@@ -102,7 +106,9 @@ absl::Status ApplyFlags(PipelineConfig& config) {
   if (!absl::GetFlag(FLAGS_output_dir).empty()) {
     config.set_output_dir(absl::GetFlag(FLAGS_output_dir));
   }
-  if (!absl::GetFlag(FLAGS_cache_dir).empty()) {
+  // An empty --cache_dir= disables the cache, as an empty cache_dir in a
+  // config does, so only the default value defers to the config.
+  if (absl::GetFlag(FLAGS_cache_dir) != kCacheDirFromConfig) {
     config.set_cache_dir(absl::GetFlag(FLAGS_cache_dir));
   }
   if (!absl::GetFlag(FLAGS_device).empty()) {

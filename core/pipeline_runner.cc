@@ -125,7 +125,7 @@ absl::Status Runner::SetUp() {
   PANDA_ASSIGN_OR_RETURN(std::unique_ptr<Scorer> scorer,
                          ScorerRegistry().Create(config_.scorer().name(),
                                                  config_.scorer().options()));
-  if (scorer->needs_score_head() && adapter_->preserves_features()) {
+  if (scorer->needs_score_head() && !adapter_->trains_score_head()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "scorer \"", config_.scorer().name(), "\" scores with a head that the "
         "adapter trains, but adapter \"", config_.adapter().name(),
