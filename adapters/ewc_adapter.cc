@@ -14,23 +14,14 @@
 #include "adapters/feature_trainer.h"
 #include "adapters/fisher_information.h"
 #include "core/logging.h"
+#include "core/pipeline_config.h"
 #include "core/plugin_options.h"
 #include "core/registry.h"
 #include "core/status_macros.h"
-#include "google/protobuf/text_format.h"
 #include "torch/torch.h"
 
 namespace panda {
 namespace {
-
-std::string SingleLine(const google::protobuf::Message& message) {
-  std::string text;
-  google::protobuf::TextFormat::Printer printer;
-  printer.SetSingleLineMode(true);
-  printer.SetExpandAny(true);
-  printer.PrintToString(message, &text);
-  return text;
-}
 
 class EwcAdapter : public Adapter {
  public:
@@ -56,7 +47,7 @@ class EwcAdapter : public Adapter {
     // it was estimated on.
     std::string identity = absl::StrCat(backbone.Fingerprint(), "|tap ", options_.fisher_tap());
     if (options_.has_fisher_dataset()) {
-      absl::StrAppend(&identity, "|", SingleLine(options_.fisher_dataset()), "|split ",
+      absl::StrAppend(&identity, "|", SingleLineText(options_.fisher_dataset()), "|split ",
                       options_.fisher_split(), "|images ", options_.fisher_images());
     }
     if (!options_.fisher_file().empty()) {

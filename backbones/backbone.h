@@ -15,7 +15,9 @@
 #define PANDA_BACKBONES_BACKBONE_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -77,6 +79,17 @@ class Backbone {
 };
 
 Registry<Backbone>& BackboneRegistry();
+
+// Sets requires_grad on the parameters of stage `stage` of `names` and of
+// every later stage, and clears it on the earlier ones; `stage_modules(i)`
+// lists the modules of stage i. Shared by backbones whose stages are lists
+// of submodules. An unknown stage is InvalidArgument naming `network` and
+// the valid stages.
+absl::Status SetTrainableStages(
+    const std::string& network, const std::vector<std::string>& names,
+    const std::string& stage,
+    const std::function<std::vector<std::shared_ptr<torch::nn::Module>>(size_t)>&
+        stage_modules);
 
 }  // namespace panda
 

@@ -53,6 +53,15 @@ absl::Status CheckPlugin(const PluginConfig& plugin, const char* field,
 
 }  // namespace
 
+std::string SingleLineText(const google::protobuf::Message& message) {
+  std::string text;
+  google::protobuf::TextFormat::Printer printer;
+  printer.SetSingleLineMode(true);
+  printer.SetExpandAny(true);
+  printer.PrintToString(message, &text);
+  return text;
+}
+
 absl::StatusOr<PipelineConfig> ParsePipelineConfig(const std::string& text,
                                                    const std::string& source) {
   PipelineConfig config;

@@ -14,6 +14,10 @@ namespace panda {
 // InvalidArgument with the line and column. A missing dataset, backbone or
 // scorer, or an unregistered plugin name, is InvalidArgument naming the
 // field.
+// Prints `message` in text format on one line, with Any fields expanded:
+// the form feature caches, checkpoints and Fisher files key on.
+std::string SingleLineText(const google::protobuf::Message& message);
+
 absl::StatusOr<PipelineConfig> ParsePipelineConfig(const std::string& text,
                                                    const std::string& source);
 

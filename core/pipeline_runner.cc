@@ -20,6 +20,7 @@
 #include "core/feature_cache.h"
 #include "core/feature_extractor.h"
 #include "core/logging.h"
+#include "core/pipeline_config.h"
 #include "core/run_summary.h"
 #include "core/status_macros.h"
 #include "core/subset.h"
@@ -39,15 +40,6 @@ namespace {
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
       .count();
-}
-
-std::string ToText(const google::protobuf::Message& message) {
-  std::string text;
-  google::protobuf::TextFormat::Printer printer;
-  printer.SetSingleLineMode(true);
-  printer.SetExpandAny(true);
-  printer.PrintToString(message, &text);
-  return text;
 }
 
 // One split's images with its features, cached or freshly extracted.
@@ -153,7 +145,7 @@ absl::StatusOr<torch::Tensor> Runner::CachedFeatures(Split split,
   FeatureCacheKey key;
   if (!config_.cache_dir().empty()) {
     cache = std::make_unique<FeatureCache>(config_.cache_dir());
-    key.dataset = ToText(config_.dataset());
+    key.dataset = SingleLineText(config_.dataset());
     key.split = SplitName(split);
     // Only the split's own limit, so pipelines that subsample the training
     // split alone share the test features.
@@ -162,7 +154,7 @@ absl::StatusOr<torch::Tensor> Runner::CachedFeatures(Split split,
                                              : subset.max_test_per_class();
     key.subset = absl::StrCat(SplitName(split), " limit ", limit);
     if (limit > 0 && subset.random()) absl::StrAppend(&key.subset, " seed ", seed);
-    key.backbone = ToText(config_.backbone());
+    key.backbone = SingleLineText(config_.backbone());
     PANDA_ASSIGN_OR_RETURN(key.data_fingerprint, dataset_->Fingerprint(split));
     key.backbone_fingerprint = backbone_->Fingerprint();
     if (split == Split::kTrain) {
@@ -434,7 +426,7 @@ std::string Runner::CheckpointDir(int64_t normal_class, int64_t seed) const {
   key.clear_num_threads();
   key.clear_normal_classes();
   key.clear_seeds();
-  const std::string text = ToText(key);
+  const std::string text = SingleLineText(key);
   return (std::filesystem::path(config_.cache_dir()) / "checkpoints" /
           absl::StrCat(absl::Hex(Fnv1a64(text.data(), text.size()), absl::kZeroPad16)) /
           absl::StrCat("class", normal_class, "-seed", seed))

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "backbones/backbone.h"
 #include "backbones/torchvision/network_input.h"
 #include "core/fnv1a.h"
 #include "core/logging.h"
@@ -128,21 +129,8 @@ std::vector<std::shared_ptr<nn::Module>> LeNet::StageModules(size_t index) {
 }
 
 absl::Status LeNet::SetTrainableFrom(const std::string& stage) {
-  const std::vector<std::string>& names = StageNames();
-  const auto found = std::find(names.begin(), names.end(), stage);
-  if (found == names.end()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unknown LeNet stage \"", stage, "\"; valid stages are ", absl::StrJoin(names, ", ")));
-  }
-  const size_t first = found - names.begin();
-  for (size_t index = 0; index < names.size(); ++index) {
-    for (const std::shared_ptr<nn::Module>& module : StageModules(index)) {
-      for (torch::Tensor& parameter : module->parameters()) {
-        parameter.set_requires_grad(index >= first);
-      }
-    }
-  }
-  return absl::OkStatus();
+  return SetTrainableStages("LeNet", StageNames(), stage,
+                            [this](size_t index) { return StageModules(index); });
 }
 
 }  // namespace panda::lenet

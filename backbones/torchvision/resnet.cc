@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "backbones/backbone.h"
 #include "torch/torch.h"
 
 namespace panda::torchvision {
@@ -206,21 +207,8 @@ std::vector<std::shared_ptr<nn::Module>> ResNet::StageModules(size_t index) {
 }
 
 absl::Status ResNet::SetTrainableFrom(const std::string& stage) {
-  const std::vector<std::string>& names = StageNames();
-  const auto found = std::find(names.begin(), names.end(), stage);
-  if (found == names.end()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unknown ResNet stage \"", stage, "\"; valid stages are ", absl::StrJoin(names, ", ")));
-  }
-  const size_t first = found - names.begin();
-  for (size_t index = 0; index < names.size(); ++index) {
-    for (const std::shared_ptr<nn::Module>& module : StageModules(index)) {
-      for (torch::Tensor& parameter : module->parameters()) {
-        parameter.set_requires_grad(index >= first);
-      }
-    }
-  }
-  return absl::OkStatus();
+  return SetTrainableStages("ResNet", StageNames(), stage,
+                            [this](size_t index) { return StageModules(index); });
 }
 
 void ResNet::SetChannelsLast(bool channels_last) {
