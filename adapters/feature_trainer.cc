@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "adapters/training_checkpoint.h"
 #include "core/feature_extractor.h"
+#include "core/fnv1a.h"
 #include "core/logging.h"
 #include "core/progress_bar.h"
 #include "core/status_macros.h"
@@ -184,8 +185,16 @@ absl::Status TrainBackbone(Backbone& backbone, const TrainingData& data,
   modules.backbone = &backbone.module();
   modules.optimizer = optimizer.get();
   modules.extras = objective.extra_modules;
-  modules.identity = absl::StrCat(backbone.Fingerprint(), "|", options.SerializeAsString(),
-                                  "|seed ", context.seed, "|images ", count);
+  // The identity covers the training images' bytes too, so a checkpoint
+  // copied into another class's folder, or left from other data, is
+  // rejected.
+  const torch::Tensor image_bytes = data.images.contiguous();
+  const torch::Tensor target_bytes = data.targets.contiguous();
+  modules.identity = absl::StrCat(
+      backbone.Fingerprint(), "|", options.SerializeAsString(), "|seed ", context.seed,
+      "|images ", count, "|data ",
+      absl::Hex(Fnv1a64(image_bytes.data_ptr(), image_bytes.nbytes()), absl::kZeroPad16),
+      absl::Hex(Fnv1a64(target_bytes.data_ptr(), target_bytes.nbytes()), absl::kZeroPad16));
   modules.device = context.device;
 
   TrainingProgress progress;

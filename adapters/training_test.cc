@@ -189,6 +189,21 @@ TEST(TrainingTest, CheckpointOfAnotherRunIsRejected) {
   EXPECT_TRUE(absl::StrContains(status.message(), "another training run")) << status;
 }
 
+TEST(TrainingTest, CheckpointOfOtherImagesIsRejected) {
+  AdaptationContext context;
+  context.checkpoint_dir = FreshFolder("other_images");
+  std::unique_ptr<Backbone> first = MakeLenet();
+  ASSERT_TRUE(MakeAdapter<EarlyStoppingOptions>("early_stopping", kShortTraining)
+                  ->Adapt(*first, NoiseImages(32, 7), context)
+                  .ok());
+
+  // As many images, other pixels: a checkpoint copied from another class.
+  std::unique_ptr<Backbone> second = MakeLenet();
+  const absl::Status status = MakeAdapter<EarlyStoppingOptions>("early_stopping", kShortTraining)
+                                  ->Adapt(*second, NoiseImages(32, 8), context);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+}
+
 TEST(TrainingTest, DivergingLossIsAnErrorNamingTheStep) {
   std::unique_ptr<Backbone> backbone = MakeLenet();
   std::unique_ptr<Adapter> adapter = MakeAdapter<EarlyStoppingOptions>(
