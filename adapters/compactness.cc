@@ -28,18 +28,21 @@ torch::Tensor CompactnessLoss(const torch::Tensor& features, const torch::Tensor
   return (features - center).pow(2).sum(1).mean();
 }
 
-absl::Status TrainCompactness(Backbone& backbone, const ImageSet& normal_train,
-                              const TrainingOptions& options,
-                              const AdaptationContext& context,
-                              const PenaltyFactory& make_penalty) {
+absl::StatusOr<torch::Tensor> TrainCompactness(Backbone& backbone,
+                                               const ImageSet& normal_train,
+                                               const TrainingOptions& options,
+                                               const AdaptationContext& context,
+                                               const PenaltyFactory& make_penalty,
+                                               const CenterRule& center_rule) {
   PANDA_ASSIGN_OR_RETURN(const std::string stage, SelectTrainableStages(backbone, options));
   PANDA_LOG(INFO) << "compactness training from stage " << stage;
 
   // The centre stays where the pretrained features are; only the network moves.
   PANDA_ASSIGN_OR_RETURN(torch::Tensor initial_features,
                          InitialFeatures(backbone, normal_train.images,
-                                           !options.freeze_batchnorm(), context));
-  const torch::Tensor center = initial_features.mean(0);
+                                         !options.freeze_batchnorm(), context));
+  torch::Tensor center = initial_features.mean(0);
+  if (center_rule) center = center_rule(center);
   EpochStats initial = FeatureStats(initial_features, center);
 
   TrainingObjective objective;
@@ -52,7 +55,9 @@ absl::Status TrainCompactness(Backbone& backbone, const ImageSet& normal_train,
   TrainingData data;
   data.images = normal_train.images;
   data.targets = torch::zeros({normal_train.images.size(0)}, torch::kFloat32);
-  return TrainBackbone(backbone, data, center, options, objective, context, initial);
+  PANDA_RETURN_IF_ERROR(
+      TrainBackbone(backbone, data, center, options, objective, context, initial));
+  return center;
 }
 
 }  // namespace panda

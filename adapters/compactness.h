@@ -30,12 +30,19 @@ torch::Tensor CompactnessLoss(const torch::Tensor& features, const torch::Tensor
 using PenaltyFactory =
     std::function<absl::StatusOr<std::function<torch::Tensor()>>(Backbone& backbone)>;
 
-// Fine-tunes `backbone` on `normal_train` with the compactness loss, plus
-// the penalty `make_penalty` builds when given.
-absl::Status TrainCompactness(Backbone& backbone, const ImageSet& normal_train,
-                              const TrainingOptions& options,
-                              const AdaptationContext& context,
-                              const PenaltyFactory& make_penalty);
+// Moves a centre before training starts, such as Deep SVDD's rule that
+// keeps its coordinates away from 0.
+using CenterRule = std::function<torch::Tensor(const torch::Tensor& mean_feature)>;
+
+// Fine-tunes `backbone` on `normal_train` with the compactness loss towards
+// the mean pretrained feature (moved by `center_rule` when given), plus the
+// penalty `make_penalty` builds when given. Returns the centre.
+absl::StatusOr<torch::Tensor> TrainCompactness(Backbone& backbone,
+                                               const ImageSet& normal_train,
+                                               const TrainingOptions& options,
+                                               const AdaptationContext& context,
+                                               const PenaltyFactory& make_penalty,
+                                               const CenterRule& center_rule = nullptr);
 
 }  // namespace panda
 

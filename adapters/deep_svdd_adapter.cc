@@ -44,7 +44,7 @@ class DeepSvddAdapter : public Adapter {
 
   absl::Status Adapt(Backbone& backbone, const ImageSet& normal_train,
                      const AdaptationContext& context) override {
-    // Every stage trains unless the config says otherwise.
+    // Every stage trains unless the config names a first stage.
     TrainingOptions training = training_;
     if (training.trainable_from().empty()) {
       const std::vector<std::string> stages = backbone.stage_names();
@@ -54,28 +54,19 @@ class DeepSvddAdapter : public Adapter {
       }
       training.set_trainable_from(stages.front());
     }
-    PANDA_RETURN_IF_ERROR(SelectTrainableStages(backbone, training).status());
 
-    // The centre: the mean initial feature, kept away from 0.
-    PANDA_ASSIGN_OR_RETURN(torch::Tensor initial_features,
-                           InitialFeatures(backbone, normal_train.images,
-                                           !training.freeze_batchnorm(), context));
-    torch::Tensor center = initial_features.mean(0);
+    // Ruff et al. keep the centre's coordinates away from 0, where zero
+    // weights would reach them trivially.
     const double epsilon = options_.center_epsilon();
-    const torch::Tensor small = center.abs() < epsilon;
-    center = torch::where(small & (center < 0), torch::full_like(center, -epsilon), center);
-    center = torch::where(small & (center >= 0), torch::full_like(center, epsilon), center);
-    center_ = center;
-    const EpochStats initial = FeatureStats(initial_features, center);
-
-    TrainingObjective objective;
-    objective.batch_loss = [center](const torch::Tensor& features, const torch::Tensor&) {
-      return CompactnessLoss(features, center);
+    const CenterRule away_from_zero = [epsilon](const torch::Tensor& mean) {
+      const torch::Tensor small = mean.abs() < epsilon;
+      torch::Tensor center =
+          torch::where(small & (mean < 0), torch::full_like(mean, -epsilon), mean);
+      return torch::where(small & (mean >= 0), torch::full_like(mean, epsilon), center);
     };
-    TrainingData data;
-    data.images = normal_train.images;
-    data.targets = torch::zeros({normal_train.images.size(0)}, torch::kFloat32);
-    return TrainBackbone(backbone, data, center, training, objective, context, initial);
+    PANDA_ASSIGN_OR_RETURN(center_, TrainCompactness(backbone, normal_train, training, context,
+                                                     nullptr, away_from_zero));
+    return absl::OkStatus();
   }
 
   bool trains_score_head() const override { return true; }

@@ -26,7 +26,8 @@ class EarlyStoppingAdapter : public Adapter {
 
   absl::Status Adapt(Backbone& backbone, const ImageSet& normal_train,
                      const AdaptationContext& context) override {
-    return TrainCompactness(backbone, normal_train, training_, context, nullptr);
+    return TrainCompactness(backbone, normal_train, training_, context, nullptr)
+        .status();
   }
 
   std::vector<int> scoring_epochs() const override { return scoring_epochs_; }
@@ -55,7 +56,7 @@ absl::StatusOr<std::unique_ptr<Adapter>> CreateEarlyStoppingAdapter(
     for (int epoch : scoring_epochs) {
       if (epoch < 0 || epoch > training.epochs()) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "early_stopping: scoring_epochs holds ", epoch,
+            "early_stopping: scoring_epochs contains ", epoch,
             ", outside 0 to training.epochs (", training.epochs(), ")"));
       }
     }

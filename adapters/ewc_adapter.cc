@@ -37,7 +37,8 @@ class EwcAdapter : public Adapter {
       PANDA_ASSIGN_OR_RETURN(FisherDiagonal fisher, Fisher(model, context));
       return MakePenalty(model, fisher, context.device);
     };
-    return TrainCompactness(backbone, normal_train, training_, context, make_penalty);
+    return TrainCompactness(backbone, normal_train, training_, context, make_penalty)
+        .status();
   }
 
  private:
