@@ -21,8 +21,8 @@
 
 namespace panda {
 
-// What one training epoch did to the features. Epoch 0 describes the
-// pretrained features before any step.
+// Statistics of the features after one training epoch. Epoch 0 describes
+// the pretrained features before any step.
 struct EpochStats {
   int epoch = 0;
   // Mean training loss over the epoch's batches, penalty included.
@@ -51,8 +51,8 @@ struct AdaptationContext {
   // checkpoint found there is resumed from.
   std::string checkpoint_dir;
   // Called after each epoch (before its checkpoint is written) and once with
-  // epoch 0 before training; a resumed run first replays the epochs its
-  // checkpoint holds, marked resumed. It may run the backbone in eval mode; training
+  // epoch 0 before training. A resumed run first replays the epochs its
+  // checkpoint contains, marked resumed. It may run the backbone in eval mode; training
   // switches back to training mode itself. A non-OK status stops training
   // and Adapt returns it.
   std::function<absl::Status(const EpochStats&)> on_epoch_end;

@@ -35,18 +35,18 @@ absl::StatusOr<torch::Tensor> LoadAuxiliaryImages(const PluginConfig& dataset,
   }
   const int64_t count = images->images.size(0);
   if (count == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ": the ", split, " split holds no images"));
+    return absl::InvalidArgumentError(absl::StrCat(field, ": the ", split, " split has no images"));
   }
-  torch::Tensor kept = images->images;
+  torch::Tensor selected = images->images;
   if (max_images > 0 && max_images < count) {
     torch::Generator generator = at::detail::createCPUGenerator(static_cast<uint64_t>(seed));
     const torch::Tensor rows =
         torch::randperm(count, generator, torch::kLong).slice(0, 0, max_images);
-    kept = kept.index_select(0, std::get<0>(rows.sort()));
+    selected = selected.index_select(0, std::get<0>(rows.sort()));
   }
-  PANDA_LOG(INFO) << field << ": " << kept.size(0) << " images from the " << split
+  PANDA_LOG(INFO) << field << ": " << selected.size(0) << " images from the " << split
                   << " split of " << dataset.name();
-  return kept;
+  return selected;
 }
 
 }  // namespace panda

@@ -69,7 +69,7 @@ absl::StatusOr<std::string> SelectTrainableStages(Backbone& backbone,
 // Pooled features of `images` without gradients, float32 [N, D] on the
 // context's device: in eval mode, or in training mode when BatchNorm layers
 // train too (`batchnorm_trains`), since their running statistics are not
-// yet those of this data and the loss sees batch statistics. Training mode
+// yet those of this data and the loss uses batch statistics. Training mode
 // also moves the running statistics towards this data.
 absl::StatusOr<torch::Tensor> InitialFeatures(Backbone& backbone,
                                               const torch::Tensor& images,
@@ -81,7 +81,7 @@ EpochStats FeatureStats(const torch::Tensor& features, const torch::Tensor& cent
 
 // Trains the trainable parameters of `backbone` (SelectTrainableStages must
 // have run) and of objective.extra_modules on `data`. `center` [D] is where
-// EpochStats measure distances from; `initial` holds the pretrained
+// EpochStats measure distances from; `initial` contains the pretrained
 // statistics reported as epoch 0. Returns InvalidArgument when the loss
 // turns NaN or infinite, naming the epoch and step.
 absl::Status TrainBackbone(Backbone& backbone, const TrainingData& data,

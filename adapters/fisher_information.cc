@@ -120,7 +120,7 @@ absl::StatusOr<FisherDiagonal> LoadFisher(const std::string& path,
       }
       if (!torch::isfinite(values).all().item<bool>() || (values < 0).any().item<bool>()) {
         return absl::DataLossError(absl::StrCat(
-            "Fisher file ", path, ": entry ", name, " holds negative or non-finite values"));
+            "Fisher file ", path, ": entry ", name, " contains negative or non-finite values"));
       }
       fisher[name] = values;
     }

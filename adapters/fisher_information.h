@@ -41,7 +41,7 @@ absl::Status SaveFisher(const std::string& path, const std::string& identity,
 
 // Reads a file SaveFisher wrote and checks that it was computed for an
 // identity that begins with `identity` (so a shorter identity accepts a file
-// whatever image set it came from) and holds a finite, non-negative tensor of the right shape for
+// whatever image set it came from) and contains a finite, non-negative tensor of the right shape for
 // each parameter of `backbone` that requires gradients. NotFound when the
 // file does not exist; FailedPrecondition for another identity or other
 // parameters, and DataLoss for an unreadable file, naming the file.

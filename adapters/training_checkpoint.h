@@ -26,7 +26,7 @@ struct TrainingProgress {
   std::vector<EpochStats> history;
 };
 
-// Everything a checkpoint holds besides the progress.
+// The modules and identity a checkpoint stores besides the progress.
 struct TrainingModules {
   torch::nn::Module* backbone = nullptr;
   torch::optim::Optimizer* optimizer = nullptr;

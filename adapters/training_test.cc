@@ -62,7 +62,7 @@ constexpr char kShortTraining[] =
     "training { epochs: 3 batch_size: 16 clip_grad_norm: 0 trainable_from: \"conv1\" "
     "freeze_batchnorm: true optimizer { learning_rate: 0.001 } }";
 
-TEST(CompactnessTest, LossIsTheMeanSquaredDistanceToTheCentre) {
+TEST(CompactnessTest, LossMatchesHandValue) {
   const torch::Tensor features = torch::tensor({{1.0, 2.0}, {3.0, 4.0}});
   const torch::Tensor center = torch::tensor({1.0, 1.0});
   // Rows: 0 + 1 = 1 and 4 + 9 = 13; mean 7.
@@ -152,8 +152,10 @@ TEST(TrainingTest, ResumedRunEndsWhereAnUninterruptedRunEnds) {
 
   // Epochs 0 and 1 are replayed from the checkpoint, 2 and 3 trained.
   ASSERT_EQ(seen.size(), 4u);
-  EXPECT_TRUE(seen[0].resumed && seen[1].resumed);
-  EXPECT_FALSE(seen[2].resumed || seen[3].resumed);
+  EXPECT_TRUE(seen[0].resumed);
+  EXPECT_TRUE(seen[1].resumed);
+  EXPECT_FALSE(seen[2].resumed);
+  EXPECT_FALSE(seen[3].resumed);
   for (size_t i = 0; i < seen.size(); ++i) EXPECT_DOUBLE_EQ(seen[i].loss, losses[i]) << i;
 
   const auto expected = uninterrupted->module().named_parameters();
@@ -230,7 +232,7 @@ TEST(EarlyStoppingTest, ScoringEpochPastTheEndIsAnError) {
   any.PackFrom(options);
   const auto adapter = AdapterRegistry().Create("early_stopping", any);
   EXPECT_EQ(adapter.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_TRUE(absl::StrContains(adapter.status().message(), "scoring_epochs holds 4"));
+  EXPECT_TRUE(absl::StrContains(adapter.status().message(), "scoring_epochs contains 4"));
 }
 
 TEST(EarlyStoppingTest, InvalidTrainingValuesNameTheField) {
@@ -252,7 +254,7 @@ TEST(EarlyStoppingTest, InvalidTrainingValuesNameTheField) {
   }
 }
 
-TEST(DeepSvddTest, ScoreIsTheDistanceToTheCentreKeptAwayFromZero) {
+TEST(DeepSvddTest, ScoreIsSquaredDistanceToCentre) {
   std::unique_ptr<Backbone> backbone = MakeLenet();
   std::unique_ptr<Adapter> adapter = MakeAdapter<DeepSvddOptions>(
       "deep_svdd", "training { epochs: 0 } center_epsilon: 0.1");

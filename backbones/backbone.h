@@ -81,7 +81,7 @@ class Backbone {
 Registry<Backbone>& BackboneRegistry();
 
 // Sets requires_grad on the parameters of stage `stage` of `names` and of
-// every later stage, and clears it on the earlier ones; `stage_modules(i)`
+// every later stage, and clears it on the earlier ones. `stage_modules(i)`
 // lists the modules of stage i. Shared by backbones whose stages are lists
 // of submodules. An unknown stage is InvalidArgument naming `network` and
 // the valid stages.

@@ -1,10 +1,10 @@
 // Scores for one normal class under an adapter that trains: a fresh
-// pretrained backbone is adapted to the class, features are extracted with
-// the adapted weights and scored. For adapters that name scoring epochs,
-// the test images are scored at each of those epochs and combined
-// sample-wise (PANDA's sample-wise early stopping): each checkpoint's scores
-// are divided by the median score of normal training images at that
-// checkpoint, and each image keeps its largest ratio.
+// pretrained backbone is adapted to the class, and features extracted with
+// the adapted weights are scored. Adapters that name scoring epochs get
+// PANDA's sample-wise early stopping. The test images are scored at each of
+// those epochs, each checkpoint's scores are divided by the median score of
+// normal training images at that checkpoint, and each image keeps its
+// largest ratio.
 #ifndef PANDA_CORE_ADAPTED_SCORING_H_
 #define PANDA_CORE_ADAPTED_SCORING_H_
 

@@ -28,7 +28,7 @@ TEST(HeadScorerTest, ScoresWithTheAdaptersHead) {
   EXPECT_TRUE(torch::equal(*scores, torch::tensor({3.0f, -0.5f})));
 }
 
-TEST(HeadScorerTest, FitWithoutAHeadNamesTheAdaptersThatTrainOne) {
+TEST(HeadScorerTest, FitWithoutHeadFails) {
   std::unique_ptr<Scorer> scorer = MakeHeadScorer();
   ASSERT_NE(scorer, nullptr);
   const absl::Status status = scorer->Fit(torch::zeros({3, 2}));
@@ -36,7 +36,7 @@ TEST(HeadScorerTest, FitWithoutAHeadNamesTheAdaptersThatTrainOne) {
   EXPECT_TRUE(absl::StrContains(status.message(), "outlier_exposure")) << status;
 }
 
-TEST(HeadScorerTest, ScoreBeforeFitAndWrongHeadShapeAreErrors) {
+TEST(HeadScorerTest, InvalidCallsFail) {
   std::unique_ptr<Scorer> scorer = MakeHeadScorer();
   ASSERT_NE(scorer, nullptr);
   EXPECT_EQ(scorer->Score(torch::zeros({1, 2})).status().code(),

@@ -32,7 +32,7 @@ std::string LayerBefore(KerasBackbone& backbone, const std::string& stage) {
   return spec.layers[spec.layer_index.at(stage) - 1].name;
 }
 
-TEST(KerasStagesTest, MobileNetV2StagesStartAtBlocksThatDownsample) {
+TEST(KerasStagesTest, MobileNetV2StageBoundaries) {
   std::unique_ptr<KerasBackbone> backbone = LoadModel("mobilenet_v2");
   ASSERT_NE(backbone, nullptr);
   const std::vector<std::string> stages = backbone->stage_names();
@@ -81,7 +81,7 @@ TEST(KerasStagesTest, UnknownStageListsTheStages) {
   EXPECT_NE(status.message().find("block_6_expand"), std::string::npos) << status;
 }
 
-TEST(KerasStagesTest, FrozenBatchNormKeepsTrainingModeOutputsAtEvalValues) {
+TEST(KerasStagesTest, FrozenBatchNormMatchesEval) {
   std::unique_ptr<KerasBackbone> backbone = LoadModel("mobilenet_v2");
   ASSERT_NE(backbone, nullptr);
   torch::manual_seed(0);
