@@ -485,9 +485,7 @@ absl::StatusOr<RunResult> Runner::Run() {
       static_cast<int64_t>(dataset_->class_names().size());
   std::vector<int64_t> normal_classes(config_.normal_classes().begin(),
                                       config_.normal_classes().end());
-  if (normal_classes.empty()) {
-    for (int64_t c = 0; c < num_classes; ++c) normal_classes.push_back(c);
-  }
+  if (normal_classes.empty()) normal_classes = dataset_->normal_classes();
   for (int64_t c : normal_classes) {
     if (c < 0 || c >= num_classes) {
       return absl::InvalidArgumentError(absl::StrCat(

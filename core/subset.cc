@@ -31,7 +31,9 @@ ImageSet LimitPerClass(const ImageSet& set, int max_per_class, bool random,
 
   ImageSet subset;
   for (int64_t index : keep) subset.labels.push_back(set.labels[index]);
-  subset.images = set.images.index_select(0, torch::tensor(keep, torch::kInt64));
+  const torch::Tensor kept = torch::tensor(keep, torch::kInt64);
+  subset.images = set.images.index_select(0, kept);
+  if (set.masks.defined()) subset.masks = set.masks.index_select(0, kept);
   return subset;
 }
 

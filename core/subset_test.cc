@@ -30,6 +30,18 @@ TEST(SubsetTest, FirstImagesPerClass) {
   EXPECT_EQ(subset.labels, (std::vector<int64_t>{0, 1, 0, 1}));
 }
 
+TEST(SubsetTest, MasksFollowTheirImages) {
+  ImageSet set = Alternating();
+  // Each image's 1x1 mask is 1 for odd pixels, so it must match the pixel.
+  set.masks = (set.images.squeeze(3) % 2).to(torch::kUInt8);
+  ImageSet subset = LimitPerClass(set, 2, /*random=*/true, 3);
+  ASSERT_TRUE(subset.masks.defined());
+  ASSERT_EQ(subset.masks.size(0), 4);
+  for (int64_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(subset.masks[i].flatten()[0].item<int>(), Pixels(subset)[i] % 2);
+  }
+}
+
 TEST(SubsetTest, RandomSubsetDependsOnSeedOnly) {
   ImageSet a = LimitPerClass(Alternating(), 2, /*random=*/true, 7);
   ImageSet b = LimitPerClass(Alternating(), 2, /*random=*/true, 7);

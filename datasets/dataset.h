@@ -28,6 +28,10 @@ struct ImageSet {
   torch::Tensor images;
   // Class index of each image, in [0, number of classes); size N.
   std::vector<int64_t> labels;
+  // Ground truth of defect data sets: uint8 [N, H, W], 1 where a pixel
+  // belongs to a defect and 0 elsewhere, on the CPU. Undefined for data
+  // sets without pixel labels.
+  torch::Tensor masks;
 };
 
 class Dataset {
@@ -36,6 +40,12 @@ class Dataset {
 
   // Names of the classes, indexed by label.
   virtual const std::vector<std::string>& class_names() const = 0;
+
+  // Classes that can serve as the normal class; a run whose config lists
+  // none takes each in turn. Every class by default. Defect data sets
+  // (MVTec AD's layout, synthetic defects) train on defect-free images only
+  // and return {0}, their "good" class.
+  virtual std::vector<int64_t> normal_classes() const;
 
   // Reads and decodes every image of `split`. Missing or corrupt files are
   // NotFound or DataLoss naming the file.
