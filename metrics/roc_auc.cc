@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <utility>
 #include <vector>
 
 #include "metrics/binary_scores.h"
@@ -15,37 +14,60 @@ absl::StatusOr<double> RocAuc(absl::Span<const float> scores,
   absl::StatusOr<ClassCounts> counts =
       CountBinaryLabels("ROC-AUC", scores, labels);
   if (!counts.ok()) return counts.status();
-  const int64_t num_anomalous = counts->anomalous;
-  const int64_t num_normal = counts->normal;
 
-  std::vector<std::pair<float, int>> ranked(scores.size());
-  for (size_t i = 0; i < scores.size(); ++i) ranked[i] = {scores[i], labels[i]};
-  std::sort(ranked.begin(), ranked.end());
+  std::vector<float> normal_scores;
+  std::vector<float> anomalous_scores;
+  normal_scores.reserve(counts->normal);
+  anomalous_scores.reserve(counts->anomalous);
+  for (size_t i = 0; i < scores.size(); ++i) {
+    if (labels[i] == 1) {
+      anomalous_scores.push_back(scores[i]);
+    } else {
+      normal_scores.push_back(scores[i]);
+    }
+  }
+  std::sort(normal_scores.begin(), normal_scores.end());
+  std::sort(anomalous_scores.begin(), anomalous_scores.end());
+  return RocAucOfSortedScores(normal_scores, anomalous_scores);
+}
 
-  // Walks groups of equal scores in ascending order. An anomalous example
-  // beats every normal one in earlier groups and ties with the normal ones in
-  // its own group. Counting in halves keeps the sum an exact integer. The sum
-  // is at most n^2 / 2, so it fits in int64 for any n below 2^31.
+double RocAucOfSortedScores(absl::Span<const float> normal_scores,
+                            absl::Span<const float> anomalous_scores) {
+  // Walks the distinct scores of both classes in ascending order. An
+  // anomalous example beats every normal one below its score and ties with
+  // the normal ones at its score. Counting in halves keeps the sum an exact
+  // integer. The sum is at most n^2 / 2, so it fits in int64 for any n below
+  // 2^31.
   int64_t twice_wins = 0;
   int64_t normal_below = 0;
-  for (size_t begin = 0; begin < ranked.size();) {
-    size_t end = begin;
-    int64_t group_anomalous = 0;
-    // Compares with == so that -0.0 and 0.0 form one group.
-    while (end < ranked.size() && ranked[end].first == ranked[begin].first) {
-      group_anomalous += ranked[end].second;
-      ++end;
+  size_t normal = 0;
+  size_t anomalous = 0;
+  while (anomalous < anomalous_scores.size()) {
+    float value = anomalous_scores[anomalous];
+    if (normal < normal_scores.size()) {
+      value = std::min(value, normal_scores[normal]);
     }
-    const int64_t group_normal =
-        static_cast<int64_t>(end - begin) - group_anomalous;
-    twice_wins += 2 * group_anomalous * normal_below +
-                  group_anomalous * group_normal;
+
+    // Compares with == so that -0.0 and 0.0 form one group.
+    int64_t group_normal = 0;
+    while (normal < normal_scores.size() && normal_scores[normal] == value) {
+      ++group_normal;
+      ++normal;
+    }
+    int64_t group_anomalous = 0;
+    while (anomalous < anomalous_scores.size() &&
+           anomalous_scores[anomalous] == value) {
+      ++group_anomalous;
+      ++anomalous;
+    }
+
+    twice_wins +=
+        2 * group_anomalous * normal_below + group_anomalous * group_normal;
     normal_below += group_normal;
-    begin = end;
   }
   return static_cast<double>(twice_wins) /
-         (2.0 * static_cast<double>(num_anomalous) *
-          static_cast<double>(num_normal));
+         (2.0 * static_cast<double>(anomalous_scores.size()) *
+          static_cast<double>(normal_scores.size()));
 }
 
 }  // namespace panda
