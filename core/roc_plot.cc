@@ -1,13 +1,12 @@
 #include "core/roc_plot.h"
 
-#include <vector>
-
 #include "absl/strings/str_format.h"
 #include "core/chart.h"
 
 namespace panda {
 
-absl::StatusOr<std::string> RenderRocCurvesPng(const RunResult& result) {
+absl::StatusOr<std::string> RenderRocCurvesPng(
+    const std::vector<RocCurve>& curves) {
   LineChart chart(ChartLayout{});
 
   // Axes, grid and the chance diagonal.
@@ -29,27 +28,37 @@ absl::StatusOr<std::string> RenderRocCurvesPng(const RunResult& result) {
                  {layout.left + layout.plot_width / 2 - 70, layout.height - 12});
   chart.DrawText("true positive rate", {4, layout.top - 10});
 
-  // One curve per class of the first seed, with a legend entry.
+  // One curve per entry, with a legend entry.
   int series = 0;
-  const int first_seed = result.classes_size() > 0 ? result.classes(0).seed() : 0;
-  for (const ClassResult& row : result.classes()) {
-    if (row.seed() != first_seed) continue;
-    const int steps = row.roc_true_positive_rates_size() - 1;
+  for (const RocCurve& curve : curves) {
+    const int steps = static_cast<int>(curve.true_positive_rates.size()) - 1;
     if (steps < 1) continue;
     const cv::Scalar colour = ChartColour(series);
     std::vector<cv::Point> points;
     for (int i = 0; i <= steps; ++i) {
       points.push_back(chart.ToPixel(static_cast<double>(i) / steps,
-                                     row.roc_true_positive_rates(i)));
+                                     curve.true_positive_rates[i]));
     }
     chart.DrawSeries(points, colour);
-    chart.AddLegendEntry(absl::StrFormat("%d %.12s %.1f", row.normal_class(),
-                                         row.class_name(), 100 * row.roc_auc()),
-                         colour);
+    chart.AddLegendEntry(curve.label, colour);
     ++series;
   }
 
   return chart.EncodePng("ROC chart");
+}
+
+absl::StatusOr<std::string> RenderRocCurvesPng(const RunResult& result) {
+  std::vector<RocCurve> curves;
+  const int first_seed = result.classes_size() > 0 ? result.classes(0).seed() : 0;
+  for (const ClassResult& row : result.classes()) {
+    if (row.seed() != first_seed) continue;
+    curves.push_back(
+        {absl::StrFormat("%d %.12s %.1f", row.normal_class(), row.class_name(),
+                         100 * row.roc_auc()),
+         {row.roc_true_positive_rates().begin(),
+          row.roc_true_positive_rates().end()}});
+  }
+  return RenderRocCurvesPng(curves);
 }
 
 }  // namespace panda
