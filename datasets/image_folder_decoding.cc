@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "opencv2/core.hpp"
 #include "opencv2/imgcodecs.hpp"
@@ -69,7 +70,7 @@ absl::Status ToRgb(const std::string& path, const cv::Mat& decoded,
 
 }  // namespace
 
-absl::Status DecodeImageFile(const std::string& path, int size, uint8_t* rgb) {
+absl::StatusOr<cv::Mat> DecodeRgbImage(const std::string& path) {
   try {
     // NOTE: libjpeg fills the missing rows of a truncated JPEG with grey and
     // only warns, so such a file decodes without an error.
@@ -81,17 +82,30 @@ absl::Status DecodeImageFile(const std::string& path, int size, uint8_t* rgb) {
           "that OpenCV reads"));
     }
 
-    cv::Mat converted;
-    if (absl::Status status = ToRgb(path, decoded, converted); !status.ok()) {
+    cv::Mat rgb;
+    if (absl::Status status = ToRgb(path, decoded, rgb); !status.ok()) {
       return status;
     }
+    return rgb;
+  } catch (const cv::Exception& e) {
+    return absl::DataLossError(
+        absl::StrCat("failed to decode image ", path, ": ", e.what()));
+  }
+}
 
+absl::Status DecodeImageFile(const std::string& path, int size, uint8_t* rgb,
+                             cv::Size* decoded_size) {
+  absl::StatusOr<cv::Mat> converted = DecodeRgbImage(path);
+  if (!converted.ok()) return converted.status();
+  if (decoded_size != nullptr) *decoded_size = converted->size();
+
+  try {
     cv::Mat resized;
-    if (converted.cols == size && converted.rows == size) {
-      resized = converted;
+    if (converted->cols == size && converted->rows == size) {
+      resized = *converted;
     } else {
-      const bool shrinking = converted.cols >= size && converted.rows >= size;
-      cv::resize(converted, resized, cv::Size(size, size), 0, 0,
+      const bool shrinking = converted->cols >= size && converted->rows >= size;
+      cv::resize(*converted, resized, cv::Size(size, size), 0, 0,
                  shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
     }
 

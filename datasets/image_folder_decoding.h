@@ -1,5 +1,5 @@
-// Decodes one image file into 8-bit RGB pixels of a fixed square size, with
-// OpenCV.
+// Decodes image files into 8-bit RGB pixels, at their own size or a fixed
+// square size, with OpenCV.
 #ifndef PANDA_DATASETS_IMAGE_FOLDER_DECODING_H_
 #define PANDA_DATASETS_IMAGE_FOLDER_DECODING_H_
 
@@ -7,8 +7,15 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "opencv2/core.hpp"
 
 namespace panda {
+
+// Decodes the image at `path` into 8-bit RGB (CV_8UC3) of its own size,
+// converting samples and channels as DecodeImageFile does. Errors are those
+// of DecodeImageFile.
+absl::StatusOr<cv::Mat> DecodeRgbImage(const std::string& path);
 
 // Decodes the image at `path` and writes it to `rgb` as `size` x `size`
 // pixels in row-major order, 3 bytes (R, G, B) each.
@@ -16,15 +23,17 @@ namespace panda {
 // The file is read as stored (cv::IMREAD_UNCHANGED, so EXIF orientation is
 // ignored). 16-bit samples keep their high byte (value >> 8). One channel is
 // grey and is copied to R, G and B, three channels are BGR, and four
-// channels are BGRA whose alpha channel is dropped. The image is then resized to `size` x
-// `size` without keeping the aspect ratio: by area averaging
-// (cv::INTER_AREA) when neither side grows, bilinearly otherwise, and not at
-// all when it already has that size.
+// channels are BGRA whose alpha channel is dropped. The image is then
+// resized to `size` x `size` without keeping the aspect ratio: by area
+// averaging (cv::INTER_AREA) when neither side grows, bilinearly otherwise,
+// and not at all when it already has that size.
 //
 // Returns DataLoss naming `path` when the file cannot be decoded, and
 // Unimplemented naming `path` and the OpenCV type for other sample types or
-// channel counts. `size` must be positive.
-absl::Status DecodeImageFile(const std::string& path, int size, uint8_t* rgb);
+// channel counts. `size` must be positive. When `decoded_size` is not null,
+// it receives the image's width and height before resizing.
+absl::Status DecodeImageFile(const std::string& path, int size, uint8_t* rgb,
+                             cv::Size* decoded_size = nullptr);
 
 }  // namespace panda
 
