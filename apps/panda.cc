@@ -143,12 +143,13 @@ absl::Status Run(const std::string& config_path,
   PANDA_RETURN_IF_ERROR(WriteFileAtomically(probe, ""));
   std::remove(probe.c_str());
 
-  PANDA_ASSIGN_OR_RETURN(RunResult result, RunPipeline(config));
+  std::vector<RunFile> pictures;
+  PANDA_ASSIGN_OR_RETURN(RunResult result, RunPipeline(config, &pictures));
   std::printf("%s", FormatResultsTable(result).c_str());
 
   const std::string directory =
       (std::filesystem::path(config.output_dir()) / config.name()).string();
-  PANDA_RETURN_IF_ERROR(WriteRunResults(config, result, directory));
+  PANDA_RETURN_IF_ERROR(WriteRunResults(config, result, directory, pictures));
   std::printf("results written to %s/\n", directory.c_str());
   return absl::OkStatus();
 }

@@ -114,27 +114,18 @@ class BatchPrefetcher {
   std::thread thread_;
 };
 
-// Runs the forward pass on the preprocessed batch [begin, end) and copies
-// its "pooled" features into the same rows of `features`, float32 [N, D].
+// Runs the forward pass on the preprocessed batch [begin, end) and hands
+// its outputs to `consume`.
 absl::Status ExtractBatch(Backbone& backbone, const torch::Tensor& input, int64_t begin,
-                          int64_t end, const std::string& label, torch::Tensor& features) {
-  absl::StatusOr<TapMap> outputs = backbone.Forward(input, {"pooled"});
+                          int64_t end, const std::string& label,
+                          const std::vector<std::string>& taps, const BatchConsumer& consume) {
+  absl::StatusOr<TapMap> outputs = backbone.Forward(input, taps);
   if (!outputs.ok()) {
     return absl::Status(outputs.status().code(),
                         absl::StrCat(label, ": ", ImageRange(begin, end), ": ",
                                      outputs.status().message()));
   }
-
-  torch::Tensor pooled = outputs->at("pooled").to(torch::kCPU, torch::kFloat32);
-  torch::Tensor finite = torch::isfinite(pooled).all(/*dim=*/1);
-  if (!finite.all().item<bool>()) {
-    const int64_t first = begin + torch::nonzero(finite.logical_not())[0][0].item<int64_t>();
-    return absl::InvalidArgumentError(absl::StrCat(
-        label, ": the backbone produced NaN or infinite features for image ", first,
-        "; the weights or the adaptation have diverged"));
-  }
-  features.slice(0, begin, end).copy_(pooled);
-  return absl::OkStatus();
+  return consume(*outputs, begin, end);
 }
 
 }  // namespace
@@ -143,18 +134,27 @@ bool HasSpareCoreForPrefetch() {
   return static_cast<int>(std::thread::hardware_concurrency()) > torch::get_num_threads();
 }
 
-absl::StatusOr<torch::Tensor> ExtractPooledFeatures(Backbone& backbone,
-                                                    const torch::Tensor& images,
-                                                    int64_t batch_size,
-                                                    const torch::Device& device,
-                                                    const std::string& label,
-                                                    const FeatureExtractionOptions& options) {
+absl::Status CheckFiniteRows(const torch::Tensor& rows, int64_t begin,
+                             const std::string& label) {
+  const torch::Tensor finite = torch::isfinite(rows.flatten(1)).all(/*dim=*/1);
+  if (finite.all().item<bool>()) return absl::OkStatus();
+  const int64_t first = begin + torch::nonzero(finite.logical_not())[0][0].item<int64_t>();
+  return absl::InvalidArgumentError(absl::StrCat(
+      label, ": the backbone produced NaN or infinite features for image ", first,
+      "; the weights or the adaptation have diverged"));
+}
+
+absl::Status ForEachFeatureBatch(Backbone& backbone, const torch::Tensor& images,
+                                 int64_t batch_size, const torch::Device& device,
+                                 const std::string& label,
+                                 const std::vector<std::string>& taps,
+                                 const BatchConsumer& consume,
+                                 const FeatureExtractionOptions& options) {
   if (batch_size < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat(label, ": batch size must be at least 1, got ", batch_size));
   }
   const int64_t count = images.size(0);
-  torch::Tensor features = torch::empty({count, backbone.feature_dim()}, torch::kFloat32);
 
   torch::NoGradGuard no_grad;
   backbone.module().eval();
@@ -170,9 +170,28 @@ absl::StatusOr<torch::Tensor> ExtractPooledFeatures(Backbone& backbone,
                            prefetcher.has_value()
                                ? prefetcher->Next()
                                : PrepareBatch(backbone, images, begin, end, device, label));
-    PANDA_RETURN_IF_ERROR(ExtractBatch(backbone, input, begin, end, label, features));
+    PANDA_RETURN_IF_ERROR(ExtractBatch(backbone, input, begin, end, label, taps, consume));
     progress.Advance(end - begin);
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<torch::Tensor> ExtractPooledFeatures(Backbone& backbone,
+                                                    const torch::Tensor& images,
+                                                    int64_t batch_size,
+                                                    const torch::Device& device,
+                                                    const std::string& label,
+                                                    const FeatureExtractionOptions& options) {
+  torch::Tensor features = torch::empty({images.size(0), backbone.feature_dim()}, torch::kFloat32);
+  PANDA_RETURN_IF_ERROR(ForEachFeatureBatch(
+      backbone, images, batch_size, device, label, {"pooled"},
+      [&](const TapMap& outputs, int64_t begin, int64_t end) {
+        torch::Tensor pooled = outputs.at("pooled").to(torch::kCPU, torch::kFloat32);
+        PANDA_RETURN_IF_ERROR(CheckFiniteRows(pooled, begin, label));
+        features.slice(0, begin, end).copy_(pooled);
+        return absl::OkStatus();
+      },
+      options));
   return features;
 }
 

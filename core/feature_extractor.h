@@ -3,7 +3,9 @@
 #define PANDA_CORE_FEATURE_EXTRACTOR_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "backbones/backbone.h"
@@ -47,6 +49,26 @@ absl::StatusOr<torch::Tensor> ExtractPooledFeatures(
     Backbone& backbone, const torch::Tensor& images, int64_t batch_size,
     const torch::Device& device, const std::string& label,
     const FeatureExtractionOptions& options = {});
+
+// Receives the outputs of the batch of images [begin, end).
+using BatchConsumer =
+    std::function<absl::Status(const TapMap& outputs, int64_t begin, int64_t end)>;
+
+// The loop behind ExtractPooledFeatures, for other outputs: runs every batch
+// through Backbone::Forward with `taps` and hands the outputs to `consume`,
+// stopping at its first error. Same modes, threads and errors as above.
+absl::Status ForEachFeatureBatch(Backbone& backbone, const torch::Tensor& images,
+                                 int64_t batch_size, const torch::Device& device,
+                                 const std::string& label,
+                                 const std::vector<std::string>& taps,
+                                 const BatchConsumer& consume,
+                                 const FeatureExtractionOptions& options = {});
+
+// Returns OK when every row (index 0) of `rows` is finite. Otherwise an
+// InvalidArgument error starting with `label` names the first offending
+// image as `begin` plus its row.
+absl::Status CheckFiniteRows(const torch::Tensor& rows, int64_t begin,
+                             const std::string& label);
 
 }  // namespace panda
 
