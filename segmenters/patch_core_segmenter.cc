@@ -33,18 +33,13 @@ class PatchCoreSegmenter : public Segmenter {
  public:
   PatchCoreSegmenter(PatchCoreSegmenterOptions options, std::unique_ptr<Scorer> search)
       : options_(std::move(options)), search_(std::move(search)) {
-    spec_.taps.assign(options_.taps().begin(), options_.taps().end());
-    spec_.neighbourhood = options_.neighbourhood();
+    spec_ = PatchSpecOf(options_);
   }
 
   const PatchSpec& patch_spec() const override { return spec_; }
 
   absl::Status Fit(const PatchFeatures& train) override {
-    if (!train.patches.defined() || train.patches.dim() != 4 ||
-        train.patches.size(0) == 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(kPlugin, ": Fit needs the patch features of at least one image"));
-    }
+    PANDA_RETURN_IF_ERROR(CheckTrainingPatches(train, kPlugin));
     grid_ = {train.patches.size(1), train.patches.size(2), train.patches.size(3)};
     torch::Tensor bank = train.patches.reshape({-1, grid_[2]});
     const int64_t all = bank.size(0);

@@ -27,18 +27,13 @@ class PatchKnnSegmenter : public Segmenter {
  public:
   explicit PatchKnnSegmenter(PatchKnnSegmenterOptions options)
       : options_(std::move(options)) {
-    spec_.taps.assign(options_.taps().begin(), options_.taps().end());
-    spec_.neighbourhood = options_.neighbourhood();
+    spec_ = PatchSpecOf(options_);
   }
 
   const PatchSpec& patch_spec() const override { return spec_; }
 
   absl::Status Fit(const PatchFeatures& train) override {
-    if (!train.patches.defined() || train.patches.dim() != 4 ||
-        train.patches.size(0) == 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(kPlugin, ": Fit needs the patch features of at least one image"));
-    }
+    PANDA_RETURN_IF_ERROR(CheckTrainingPatches(train, kPlugin));
     PANDA_ASSIGN_OR_RETURN(
         image_bank_, PrepareKnnBank(train.pooled, KnnMetric::kSquaredL2,
                                     KnnPrecision::kFloat32, budget()));

@@ -59,6 +59,20 @@ class Segmenter {
 
 Registry<Segmenter>& SegmenterRegistry();
 
+// Returns the PatchSpec of a segmenter's options message, which has the
+// fields `taps` and `neighbourhood`.
+template <typename OptionsT>
+PatchSpec PatchSpecOf(const OptionsT& options) {
+  PatchSpec spec;
+  spec.taps.assign(options.taps().begin(), options.taps().end());
+  spec.neighbourhood = options.neighbourhood();
+  return spec;
+}
+
+// Returns InvalidArgument starting with `plugin` unless `train` holds the
+// [N, H, W, C] patch features of at least one image.
+absl::Status CheckTrainingPatches(const PatchFeatures& train, const std::string& plugin);
+
 }  // namespace panda
 
 #endif  // PANDA_SEGMENTERS_SEGMENTER_H_
