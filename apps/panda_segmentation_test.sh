@@ -108,6 +108,20 @@ expect_error adapted 'adapter "early_stopping" must be "none"'
 write_config unknown "${core/patch_core/patch_kore}" ""
 expect_error unknown 'unknown segmenter "patch_kore"'
 
+# panda check: the sound config passes and lists its patch grid; a bad tap
+# and missing weights fail, each named.
+"$panda" check "$work/core.pbtxt" >"$work/check.out" 2>&1 || fail "check core: $(cat "$work/check.out")"
+grep -q "patch features on a 12x12 grid, 128 channels" "$work/check.out" ||
+  fail "check core: $(cat "$work/check.out")"
+"$panda" check "$work/bad_tap.pbtxt" >"$work/check.out" 2>&1 && fail "check bad_tap: exit status 0"
+grep -q "FAILED  segmenter patch_core: .*block_99_add" "$work/check.out" ||
+  fail "check bad_tap: $(cat "$work/check.out")"
+write_config no_weights "$core" ""
+sed -i "s|$weights|$work/absent.pkm|" "$work/no_weights.pbtxt"
+"$panda" check "$work/no_weights.pbtxt" >"$work/check.out" 2>&1 && fail "check no_weights: exit status 0"
+grep -q "FAILED  backbone keras: .*absent.pkm" "$work/check.out" ||
+  fail "check no_weights: $(cat "$work/check.out")"
+
 if ((failures > 0)); then
   echo "$failures checks failed" >&2
   exit 1
