@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "backbones/backbone.h"
+#include "core/image_stream.h"
 #include "torch/types.h"
 
 namespace panda {
@@ -49,6 +50,17 @@ absl::StatusOr<torch::Tensor> ExtractPooledFeatures(
     Backbone& backbone, const torch::Tensor& images, int64_t batch_size,
     const torch::Device& device, const std::string& label,
     const FeatureExtractionOptions& options = {});
+
+// The same over the images of `stream`, in its batches, with features in
+// the stream's order: float32 [stream.size(), D]. Each batch decodes on the
+// stream's thread while earlier batches run through the backbone, so only a
+// few batches of images are in memory at once. The features equal those of
+// the variant above over the same images and batch size, bit for bit on the
+// CPU. A batch that fails to read is an error with the stream's code,
+// naming `label`, the batch's images and the reader's file.
+absl::StatusOr<torch::Tensor> ExtractPooledFeatures(
+    Backbone& backbone, ImageStream& stream, const torch::Device& device,
+    const std::string& label, const FeatureExtractionOptions& options = {});
 
 // Receives the outputs of the batch of images [begin, end).
 using BatchConsumer =

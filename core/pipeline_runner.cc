@@ -20,6 +20,7 @@
 #include "core/fnv1a.h"
 #include "core/feature_cache.h"
 #include "core/feature_extractor.h"
+#include "core/image_stream.h"
 #include "core/logging.h"
 #include "core/pipeline_config.h"
 #include "core/run_summary.h"
@@ -45,9 +46,18 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
       .count();
 }
 
-// One split's images with its features, cached or freshly extracted.
+// One split's chosen images with their features, cached or freshly
+// extracted.
 struct SplitFeatures {
+  // The labels of the chosen images, always. Their pixels (and masks) only
+  // where the run needs them in memory: for adapters that train and for
+  // segmentation. Pooled features are extracted from `reader` instead.
   ImageSet images;
+  // Positions of the chosen images in the data set's split, increasing.
+  std::vector<int64_t> indices;
+  // The split's reader until the features are attached; null on the paths
+  // that load the images.
+  std::unique_ptr<SplitReader> reader;
   torch::Tensor features;
 };
 
@@ -66,8 +76,10 @@ class Runner {
   absl::Status CheckSegmenter() const;
   absl::StatusOr<SplitFeatures> LoadSplit(Split split, int64_t seed);
   absl::Status AttachFeatures(Split split, int64_t seed, SplitFeatures& split_features);
-  absl::StatusOr<torch::Tensor> CachedFeatures(Split split, int64_t seed,
-                                               const ImageSet& images);
+  // Returns the pooled features of `split_features`' images, from the cache
+  // or, on a miss, extracted while its reader decodes them.
+  absl::StatusOr<torch::Tensor> CachedFeatures(
+      Split split, int64_t seed, const SplitFeatures& split_features);
   absl::StatusOr<ClassResult> RunClass(int64_t normal_class, int64_t seed,
                                        const SplitFeatures& train,
                                        const SplitFeatures& test);
@@ -178,12 +190,12 @@ absl::Status Runner::LogSetUp() const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<torch::Tensor> Runner::CachedFeatures(Split split,
-                                                     int64_t seed,
-                                                     const ImageSet& images) {
+absl::StatusOr<torch::Tensor> Runner::CachedFeatures(
+    Split split, int64_t seed, const SplitFeatures& split_features) {
+  const int64_t count = static_cast<int64_t>(split_features.indices.size());
   ExtractionStats* stats = result_.add_extraction();
   stats->set_split(SplitName(split));
-  stats->set_images(images.images.size(0));
+  stats->set_images(count);
 
   std::unique_ptr<FeatureCache> cache;
   FeatureCacheKey key;
@@ -207,7 +219,7 @@ absl::StatusOr<torch::Tensor> Runner::CachedFeatures(Split split,
     }
 
     absl::StatusOr<torch::Tensor> cached = cache->Load(key);
-    if (cached.ok() && cached->size(0) == images.images.size(0)) {
+    if (cached.ok() && cached->size(0) == count) {
       PANDA_LOG(INFO) << "loaded " << cached->size(0) << " " << SplitName(split)
                       << " features from " << cache->PathFor(key);
       stats->set_extracted(false);
@@ -216,19 +228,25 @@ absl::StatusOr<torch::Tensor> Runner::CachedFeatures(Split split,
     if (absl::IsFailedPrecondition(cached.status())) return cached.status();
     if (cached.ok()) {
       PANDA_LOG(WARNING) << "feature cache " << cache->PathFor(key) << " holds "
-                         << cached->size(0) << " rows for "
-                         << images.images.size(0) << " images; extracting again";
+                         << cached->size(0) << " rows for " << count
+                         << " images; extracting again";
     } else if (cached.status().message().find("no feature cache") ==
                absl::string_view::npos) {
       PANDA_LOG(WARNING) << cached.status().message() << "; extracting again";
     }
   }
 
+  // Images are decoded only here, on a miss, a few batches ahead of the
+  // backbone.
   const auto start = std::chrono::steady_clock::now();
   PANDA_ASSIGN_OR_RETURN(
+      std::unique_ptr<ImageStream> stream,
+      ImageStream::Start(*split_features.reader, split_features.indices,
+                         config_.batch_size()));
+  PANDA_ASSIGN_OR_RETURN(
       torch::Tensor features,
-      ExtractPooledFeatures(*backbone_, images.images, config_.batch_size(),
-                            device_, absl::StrCat(SplitName(split), " features")));
+      ExtractPooledFeatures(*backbone_, *stream, device_,
+                            absl::StrCat(SplitName(split), " features")));
   const double seconds = SecondsSince(start);
   stats->set_extracted(true);
   stats->set_seconds(seconds);
@@ -249,22 +267,46 @@ absl::StatusOr<torch::Tensor> Runner::CachedFeatures(Split split,
 
 absl::StatusOr<SplitFeatures> Runner::LoadSplit(Split split, int64_t seed) {
   SplitFeatures result;
-  PANDA_ASSIGN_OR_RETURN(ImageSet all, dataset_->Load(split));
   const SubsetConfig& subset = config_.subset();
-  result.images = LimitPerClass(all,
-                                split == Split::kTrain
-                                    ? subset.max_train_per_class()
-                                    : subset.max_test_per_class(),
-                                subset.random(), seed);
+  const int limit = split == Split::kTrain ? subset.max_train_per_class()
+                                           : subset.max_test_per_class();
+  if (segmenting()) {
+    // Segmentation needs the masks, which only Load() returns.
+    PANDA_ASSIGN_OR_RETURN(ImageSet all, dataset_->Load(split));
+    result.images = LimitPerClass(all, limit, subset.random(), seed);
+  } else {
+    // The subset is chosen from the labels, before any image is decoded.
+    PANDA_ASSIGN_OR_RETURN(result.reader, dataset_->Open(split));
+    const std::vector<int64_t>& labels = result.reader->labels();
+    result.indices =
+        LimitPerClassIndices(labels, limit, subset.random(), seed);
+    for (int64_t index : result.indices) {
+      result.images.labels.push_back(labels[index]);
+    }
+  }
   if (result.images.labels.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the ", SplitName(split), " split of dataset ",
         config_.dataset().name(), " holds no images"));
   }
-  PANDA_LOG(INFO) << SplitName(split) << " split: "
-                  << result.images.labels.size() << " images of "
-                  << result.images.images.size(1) << "x"
-                  << result.images.images.size(2);
+
+  // Adapters that train go over their images many times, so they keep
+  // them in memory.
+  if (!segmenting() && !adapter_->preserves_features()) {
+    PANDA_ASSIGN_OR_RETURN(result.images.images,
+                           result.reader->Read(result.indices));
+    result.reader.reset();
+  }
+  if (result.images.images.defined()) {
+    PANDA_LOG(INFO) << SplitName(split) << " split: "
+                    << result.images.labels.size() << " images of "
+                    << result.images.images.size(1) << "x"
+                    << result.images.images.size(2);
+  } else {
+    PANDA_LOG(INFO) << SplitName(split) << " split: "
+                    << result.images.labels.size()
+                    << " images, decoded only if their features are not cached";
+  }
   return result;
 }
 
@@ -274,7 +316,9 @@ absl::Status Runner::AttachFeatures(Split split, int64_t seed,
   // and segmentation its patch features.
   if (!adapter_->preserves_features() || segmenting()) return absl::OkStatus();
   PANDA_ASSIGN_OR_RETURN(split_features.features,
-                         CachedFeatures(split, seed, split_features.images));
+                         CachedFeatures(split, seed, split_features));
+  // The default reader keeps the whole loaded split in memory.
+  split_features.reader.reset();
   return absl::OkStatus();
 }
 
@@ -590,8 +634,10 @@ absl::StatusOr<RunResult> Runner::Run() {
   for (size_t s = 0; s < seeds.size(); ++s) {
     const int64_t seed = seeds[s];
     if (s == 0 || seeded_splits) {
-      // Both splits are read before any extraction, so that a bad file in
-      // either fails the run at once.
+      // Both splits are opened before any extraction, so that a missing
+      // folder fails the run at once. So does a corrupt file of a plugin
+      // whose Open loads the split. Streamed splits report a corrupt file
+      // at the batch that reads it.
       train = LoadSplit(Split::kTrain, seed);
       PANDA_RETURN_IF_ERROR(train.status());
       test = LoadSplit(Split::kTest, seed);
