@@ -4,11 +4,14 @@
 //   panda run CONFIG --classes=0,3 --set scorer.knn.k=5
 //   panda compare results/a/results.json results/b/results.json
 //   panda plot-training results/a/results.json --output=variance.png
+//   panda benchmark benchmarks/ci_matrix.pbtxt [--update_baseline]
 //
 // `run` prints per-class and mean metrics and writes results.json,
 // results.csv, results.md, roc.png, training.png (adapters that train only)
-// and the config as run to <output_dir>/<pipeline name>/. Exit status: 0 on
-// success, 1 when the command fails, 2 for a usage error.
+// and the config as run to <output_dir>/<pipeline name>/. `benchmark` runs a
+// regression benchmark matrix (docs/benchmarks.md). Exit status: 0 on
+// success, 1 when the command fails or a benchmark finds a regression, 2 for
+// a usage error.
 #include <unistd.h>
 
 #include <cstdio>
@@ -25,6 +28,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "benchmarks/regression/benchmark_command.h"
 #include "core/compare_report.h"
 #include "core/config_override.h"
 #include "core/logging.h"
@@ -57,6 +61,17 @@ ABSL_FLAG(std::string, output, "",
           "compare: also write the Markdown table to this file; "
           "plot-training: the PNG file to write (required)");
 
+ABSL_FLAG(std::string, baseline, "",
+          "benchmark: the baseline file (default: the matrix's name with "
+          "_matrix replaced by _baseline)");
+ABSL_FLAG(std::string, json, "",
+          "benchmark: also write the report as JSON to this file");
+ABSL_FLAG(bool, update_baseline, false,
+          "benchmark: rewrite the baseline from this run's measurements");
+ABSL_FLAG(std::string, entries, "",
+          "benchmark: comma-separated names of the entries to run (default: "
+          "all)");
+
 namespace panda {
 namespace {
 
@@ -66,13 +81,17 @@ constexpr char kUsage[] =
     "       panda check CONFIG [--set FIELD.PATH=VALUE ...] [flags]\n"
     "       panda compare RESULTS.json RESULTS.json [...] [--output=FILE]\n"
     "       panda plot-training RESULTS.json [...] --output=FILE.png\n"
+    "       panda benchmark MATRIX [--baseline=FILE] [--json=FILE]\n"
+    "                              [--update_baseline] [--entries=A,B]\n"
     "  CONFIG  pipeline config in protobuf text format (see configs/)\n"
     "  --set   overrides one config field, e.g. --set scorer.knn.k=5 or\n"
     "          --set subset.max_train_per_class=100; may be repeated\n"
     "  check   validates CONFIG without running it: plugins, files, one\n"
     "          forward pass, writable folders and a memory estimate\n"
     "  plot-training  charts each run's feature variance during adaptation,\n"
-    "          relative to the pretrained network and averaged over classes";
+    "          relative to the pretrained network and averaged over classes\n"
+    "  benchmark  runs a regression benchmark matrix (docs/benchmarks.md)\n"
+    "          and fails when a metric falls below its baseline";
 
 // Removes every `--set X` and `--set=X` from `argv` and returns the Xs, in
 // order: absl flags keep only the last value of a repeated flag.
@@ -221,6 +240,19 @@ absl::Status PlotTraining(const std::vector<std::string>& paths,
   return absl::OkStatus();
 }
 
+absl::Status Benchmark(const std::string& matrix_path) {
+  BenchmarkCommandOptions options;
+  options.matrix_path = matrix_path;
+  options.baseline_path = absl::GetFlag(FLAGS_baseline);
+  options.json_path = absl::GetFlag(FLAGS_json);
+  options.update_baseline = absl::GetFlag(FLAGS_update_baseline);
+  const std::string entries = absl::GetFlag(FLAGS_entries);
+  if (!entries.empty()) {
+    options.entries = absl::StrSplit(entries, ',', absl::SkipEmpty());
+  }
+  return RunBenchmarkCommand(options);
+}
+
 }  // namespace
 }  // namespace panda
 
@@ -261,6 +293,9 @@ int main(int argc, char** argv) {
     status = panda::PlotTraining(
         std::vector<std::string>(arguments.begin() + 2, arguments.end()),
         output);
+  } else if (command == "benchmark" && arguments.size() == 3 &&
+             assignments.empty()) {
+    status = panda::Benchmark(arguments[2]);
   } else {
     std::fprintf(stderr, "panda %s\n", panda::kUsage);
     return 2;

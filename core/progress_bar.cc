@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "core/logging.h"
+
 namespace panda {
 
 ProgressBar::ProgressBar(std::string label, int64_t total, std::string unit)
@@ -35,6 +37,7 @@ double ProgressBar::elapsed_seconds() const {
 }
 
 void ProgressBar::Draw(bool final) {
+  if (MinLogLevel() > LogLevel::kInfo) return;
   const auto now = std::chrono::steady_clock::now();
   const double fraction =
       total_ == 0 ? 1.0 : static_cast<double>(done_) / total_;

@@ -1,5 +1,7 @@
 // Progress of long loops on stderr: a bar redrawn in place on a terminal,
 // a line every 10% otherwise (logs, CI), with throughput and time left.
+// Progress counts as INFO output: nothing is drawn while the minimum log
+// level (core/logging.h) is above INFO.
 #ifndef PANDA_CORE_PROGRESS_BAR_H_
 #define PANDA_CORE_PROGRESS_BAR_H_
 
