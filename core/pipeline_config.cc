@@ -11,8 +11,8 @@
 #include "backbones/backbone.h"
 #include "core/atomic_file.h"
 #include "core/status_macros.h"
+#include "core/text_proto.h"
 #include "datasets/dataset.h"
-#include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "scorers/scorer.h"
 #include "segmenters/segmenter.h"
@@ -24,22 +24,6 @@ namespace {
 // start thousands of threads or allocate a batch of millions of images.
 constexpr int kMaxBatchSize = 65536;
 constexpr int kMaxThreads = 1024;
-
-// Collects the parser's messages with their positions (1-based).
-class ErrorCollector : public google::protobuf::io::ErrorCollector {
- public:
-  void AddError(int line, int column, const std::string& message) override {
-    errors_.push_back(absl::StrCat("line ", line + 1, ", column ", column + 1,
-                                   ": ", message));
-  }
-  void AddWarning(int line, int column, const std::string& message) override {
-    AddError(line, column, message);
-  }
-  const std::vector<std::string>& errors() const { return errors_; }
-
- private:
-  std::vector<std::string> errors_;
-};
 
 template <typename T>
 absl::Status CheckPlugin(const PluginConfig& plugin, const char* field,
@@ -101,14 +85,8 @@ std::string SingleLineText(const google::protobuf::Message& message) {
 absl::StatusOr<PipelineConfig> ParsePipelineConfig(const std::string& text,
                                                    const std::string& source) {
   PipelineConfig config;
-  ErrorCollector errors;
-  google::protobuf::TextFormat::Parser parser;
-  parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(text, &config)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source, ": invalid pipeline config: ",
-                     absl::StrJoin(errors.errors(), "; ")));
-  }
+  PANDA_RETURN_IF_ERROR(
+      ParseTextProto(text, source, "pipeline config", config));
 
   // A segmentation run that scores images by their maps needs no scorer.
   const bool scorer_needed =

@@ -17,7 +17,7 @@
 #include "core/config_override.h"
 #include "core/pipeline_config.h"
 #include "core/status_macros.h"
-#include "google/protobuf/io/tokenizer.h"
+#include "core/text_proto.h"
 #include "google/protobuf/text_format.h"
 
 namespace panda {
@@ -25,22 +25,6 @@ namespace {
 
 // Sanity bound on a speed entry's threads, as for pipeline configs.
 constexpr int kMaxThreads = 1024;
-
-// Collects the parser's messages with their positions (1-based).
-class ErrorCollector : public google::protobuf::io::ErrorCollector {
- public:
-  void AddError(int line, int column, const std::string& message) override {
-    errors_.push_back(absl::StrCat("line ", line + 1, ", column ", column + 1,
-                                   ": ", message));
-  }
-  void AddWarning(int line, int column, const std::string& message) override {
-    AddError(line, column, message);
-  }
-  const std::vector<std::string>& errors() const { return errors_; }
-
- private:
-  std::vector<std::string> errors_;
-};
 
 // Reads text-format file `path` into `message`; `what` names the file's
 // kind in errors.
@@ -53,14 +37,7 @@ absl::Status ParseTextFile(const std::string& path, const std::string& what,
   }
   PANDA_RETURN_IF_ERROR(read);
 
-  ErrorCollector errors;
-  google::protobuf::TextFormat::Parser parser;
-  parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(text, &message)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": invalid ", what, ": ", absl::StrJoin(errors.errors(), "; ")));
-  }
-  return absl::OkStatus();
+  return ParseTextProto(text, path, what, message);
 }
 
 bool IsValidEntryName(const std::string& name) {
