@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,7 +26,9 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "benchmarks/regression/benchmark_command.h"
@@ -111,6 +114,59 @@ std::vector<std::string> TakeSetArguments(int& argc, char** argv) {
   argc = kept;
   argv[argc] = nullptr;
   return assignments;
+}
+
+// The app's flags that each command reads. Absl accepts every defined flag
+// with every command, so a flag of another command would be ignored
+// without a word.
+const std::map<std::string, std::set<std::string>>& FlagsByCommand() {
+  static const auto* flags = new std::map<std::string, std::set<std::string>>{
+      {"run", {"classes", "output_dir", "cache_dir", "device", "threads"}},
+      {"check", {"classes", "output_dir", "cache_dir", "device", "threads"}},
+      {"compare", {"output"}},
+      {"plot-training", {"output"}},
+      {"benchmark", {"baseline", "json", "update_baseline", "entries"}},
+  };
+  return *flags;
+}
+
+// Checks the flags in `argv` (before absl parses them) against those
+// `command` reads, and rejects an explicitly empty --entries, which would
+// otherwise run the whole matrix. Flags of absl itself pass.
+absl::Status CheckFlagsApply(const std::string& command, int argc,
+                             char** argv) {
+  std::set<std::string> app_flags;
+  for (const auto& [name, flags] : FlagsByCommand()) {
+    app_flags.insert(flags.begin(), flags.end());
+  }
+  const auto command_flags = FlagsByCommand().find(command);
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view argument = argv[i];
+    if (argument == "--") break;
+    if (!absl::ConsumePrefix(&argument, "--") &&
+        !absl::ConsumePrefix(&argument, "-")) {
+      continue;
+    }
+    const size_t equals = argument.find('=');
+    std::string name(argument.substr(0, equals));
+    if (app_flags.count(name) == 0 && absl::StartsWith(name, "no") &&
+        app_flags.count(name.substr(2)) > 0) {
+      name = name.substr(2);
+    }
+    if (app_flags.count(name) == 0) continue;
+    if (command_flags == FlagsByCommand().end() ||
+        command_flags->second.count(name) == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", name, " does not apply to `panda ", command, "`"));
+    }
+    if (name == "entries" && equals != absl::string_view::npos &&
+        equals + 1 == argument.size()) {
+      return absl::InvalidArgumentError(
+          "--entries is empty; name at least one entry, or leave the flag "
+          "out to run them all");
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ApplyFlags(PipelineConfig& config) {
@@ -272,6 +328,14 @@ int main(int argc, char** argv) {
   }
 
   const std::string command = arguments.size() > 1 ? arguments[1] : "";
+  if (panda::FlagsByCommand().count(command) > 0) {
+    const absl::Status flags = panda::CheckFlagsApply(command, argc, argv);
+    if (!flags.ok()) {
+      std::fprintf(stderr, "panda: error: %s\n",
+                   std::string(flags.message()).c_str());
+      return 2;
+    }
+  }
   absl::Status status;
   if (command == "run" && arguments.size() == 3) {
     status = panda::Run(arguments[2], assignments);
@@ -298,6 +362,18 @@ int main(int argc, char** argv) {
     status = panda::Benchmark(arguments[2]);
   } else {
     std::fprintf(stderr, "panda %s\n", panda::kUsage);
+    if (panda::FlagsByCommand().count(command) == 0) {
+      std::fprintf(stderr, "panda: error: %s\n",
+                   command.empty() ? "no command given"
+                                   : ("unknown command \"" + command + "\"")
+                                         .c_str());
+    } else if (!assignments.empty() && command != "run" && command != "check") {
+      std::fprintf(stderr, "panda: error: --set applies to run and check only\n");
+    } else {
+      std::fprintf(stderr,
+                   "panda: error: wrong number of arguments for `panda %s`\n",
+                   command.c_str());
+    }
     return 2;
   }
   if (!status.ok()) {

@@ -155,7 +155,8 @@ cp degraded_matrix.pbtxt low_matrix.pbtxt
   fail "better: exit status $?: $(cat better.out)"
 grep -q 'better than the baseline: entry "fashion_knn", metric "mean_roc_auc"' \
   better.out || fail "better: not reported in $(cat better.out)"
-grep -q -- "--baseline=low_baseline.pbtxt --update_baseline" better.out ||
+grep -q -- "--baseline=low_baseline.pbtxt --entries=fashion_knn --update_baseline" \
+  better.out ||
   fail "better: no update command in $(cat better.out)"
 
 # Bad matrices: one message naming the file and the field, nothing run.
@@ -186,6 +187,52 @@ grep -q 'has no entry "nope"; entries: fashion_knn, knn_speed' entries.out ||
 "$panda" benchmark >usage.out 2>&1
 code=$?
 [[ $code -eq 2 ]] || fail "benchmark without a matrix: exit status $code, expected 2"
+
+# Flags that another command reads, and an empty --entries, fail before
+# anything runs instead of being ignored.
+"$panda" benchmark sound_matrix.pbtxt --device=cuda >flag.out 2>&1
+code=$?
+[[ $code -eq 2 ]] || fail "--device with benchmark: exit status $code, expected 2"
+grep -q -- "--device does not apply to \`panda benchmark\`" flag.out ||
+  fail "--device with benchmark: $(cat flag.out)"
+"$panda" benchmark sound_matrix.pbtxt --entries= >empty_entries.out 2>&1
+code=$?
+[[ $code -eq 2 ]] || fail "--entries=: exit status $code, expected 2"
+grep -q -- "--entries is empty" empty_entries.out ||
+  fail "--entries=: $(cat empty_entries.out)"
+
+# Output paths are checked before any entry runs: a JSON report may not
+# overwrite the baseline or the matrix, nor be a folder.
+cp sound_baseline.pbtxt kept_baseline.pbtxt
+for json in sound_baseline.pbtxt sound_matrix.pbtxt "$work"; do
+  "$panda" benchmark sound_matrix.pbtxt --json="$json" >json.out 2>&1 &&
+    fail "--json=$json: exit status 0"
+  grep -q -- "--json: .*$(basename "$json")" json.out ||
+    fail "--json=$json: $(cat json.out)"
+  grep -q "^benchmark \[" json.out && fail "--json=$json: entries ran"
+done
+cmp -s sound_baseline.pbtxt kept_baseline.pbtxt ||
+  fail "a rejected --json changed the baseline"
+
+# An update against a baseline that shares no entry with the matrix would
+# wipe it: rejected, and the file is kept byte for byte.
+printf 'entry { name: "other" value { metric: "mean_roc_auc" expected: 0.9 } }\n' \
+  >other_baseline.pbtxt
+cp other_baseline.pbtxt other_kept.pbtxt
+"$panda" benchmark sound_matrix.pbtxt --baseline=other_baseline.pbtxt \
+  --update_baseline --entries=knn_speed >other.out 2>&1 &&
+  fail "update of another matrix's baseline: exit status 0"
+grep -q "has none of the entries of sound_matrix.pbtxt" other.out ||
+  fail "update of another matrix's baseline: $(cat other.out)"
+cmp -s other_baseline.pbtxt other_kept.pbtxt ||
+  fail "update of another matrix's baseline changed it"
+
+# A non-finite expected value could never fail a check.
+sed 's/expected: [0-9.e-]*/expected: nan/' sound_baseline.pbtxt >nan_baseline.pbtxt
+"$panda" benchmark sound_matrix.pbtxt --baseline=nan_baseline.pbtxt \
+  >nan.out 2>&1 && fail "nan baseline: exit status 0"
+grep -q "expected value nan is not a finite number" nan.out ||
+  fail "nan baseline: $(cat nan.out)"
 
 if ((failures > 0)); then
   echo "$failures checks failed" >&2

@@ -87,6 +87,13 @@ absl::Status WriteFileAtomically(const std::string& path,
 }
 
 absl::Status ReadFile(const std::string& path, std::string* contents) {
+  // An ifstream opens a folder without error and reads it as empty.
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is a folder, not a file"));
+  }
+
   std::ifstream stream(path, std::ios::binary);
   if (!stream) {
     if (!std::filesystem::exists(path)) {

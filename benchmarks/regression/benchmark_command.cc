@@ -1,6 +1,6 @@
 #include "benchmarks/regression/benchmark_command.h"
 
-#include <stdlib.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -16,6 +16,7 @@
 #include "benchmarks/regression/entry_runner.h"
 #include "benchmarks/regression/regression_check.h"
 #include "benchmarks/regression/report_table.h"
+#include "benchmarks/regression/scratch_folder.h"
 #include "core/atomic_file.h"
 #include "core/logging.h"
 #include "core/status_macros.h"
@@ -23,37 +24,6 @@
 
 namespace panda {
 namespace {
-
-// A folder made empty for one benchmark run and removed with everything in
-// it when the object goes out of scope.
-class TemporaryFolder {
- public:
-  TemporaryFolder() = default;
-  TemporaryFolder(const TemporaryFolder&) = delete;
-  TemporaryFolder& operator=(const TemporaryFolder&) = delete;
-  ~TemporaryFolder() {
-    if (path_.empty()) return;
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-
-  absl::Status Create() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "panda-benchmark-XXXXXX")
-            .string();
-    if (mkdtemp(pattern.data()) == nullptr) {
-      return absl::InternalError(
-          absl::StrCat("could not create a temporary folder like ", pattern));
-    }
-    path_ = pattern;
-    return absl::OkStatus();
-  }
-
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // Restores the log level it found when it goes out of scope.
 class ScopedLogLevel {
@@ -82,8 +52,81 @@ std::string UpdateCommand(const BenchmarkCommandOptions& options,
   if (baseline_path != DefaultBaselinePath(options.matrix_path)) {
     absl::StrAppend(&command, " --baseline=", baseline_path);
   }
+  if (!options.entries.empty()) {
+    absl::StrAppend(&command, " --entries=", absl::StrJoin(options.entries, ","));
+  }
   absl::StrAppend(&command, " --update_baseline");
   return command;
+}
+
+bool IsSameFile(const std::string& a, const std::string& b) {
+  std::error_code error;
+  if (std::filesystem::equivalent(a, b, error)) return true;
+  return std::filesystem::weakly_canonical(a, error) ==
+         std::filesystem::weakly_canonical(b, error);
+}
+
+// Fails unless `path` can be written at the end of the run: not a folder,
+// not one of `inputs`, and in a folder this process may write (or one it
+// may create). Checked first, because a run can take many minutes.
+absl::Status CheckOutputPath(const std::string& flag, const std::string& path,
+                             const std::vector<std::string>& inputs) {
+  for (const std::string& input : inputs) {
+    if (IsSameFile(path, input)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          flag, ": ", path, " is the input file ", input,
+          "; writing there would destroy it"));
+    }
+  }
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, ": ", path, " is a folder; name a file"));
+  }
+  std::filesystem::path folder =
+      std::filesystem::absolute(path, error).parent_path();
+  while (!folder.empty() && !std::filesystem::exists(folder, error) &&
+         folder != folder.parent_path()) {
+    folder = folder.parent_path();
+  }
+  if (!std::filesystem::is_directory(folder, error) ||
+      access(folder.c_str(), W_OK) != 0) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        flag, ": cannot write ", path, ": folder ", folder.string(),
+        " is not writable"));
+  }
+  return absl::OkStatus();
+}
+
+// Names of the baseline's entries that `matrix` does not have.
+std::vector<std::string> EntriesMissingFromMatrix(
+    const BenchmarkBaseline& baseline, const BenchmarkMatrix& matrix) {
+  std::set<std::string> names;
+  for (const BenchmarkEntry& entry : matrix.entry()) names.insert(entry.name());
+  std::vector<std::string> missing;
+  for (const BaselineEntry& entry : baseline.entry()) {
+    if (names.count(entry.name()) == 0) missing.push_back(entry.name());
+  }
+  return missing;
+}
+
+// Warns when the baseline was recorded on another kind of machine, where
+// the speed ratios and float rounding may differ.
+void WarnOnOtherMachineKind(const BenchmarkBaseline& baseline,
+                            const BenchmarkReport& report,
+                            const std::string& baseline_path) {
+  const bool other_cores = baseline.has_cores() && baseline.cores() != report.cores();
+  const bool other_devices =
+      baseline.has_devices() && !report.devices().empty() &&
+      baseline.devices() != report.devices();
+  if (!other_cores && !other_devices) return;
+  std::fprintf(stderr,
+               "warning: baseline %s was recorded with %d cores on %s; this "
+               "run had %d cores on %s. Its values may not apply here; keep "
+               "one baseline per kind of machine.\n",
+               baseline_path.c_str(), baseline.cores(),
+               baseline.devices().c_str(), report.cores(),
+               report.devices().c_str());
 }
 
 // The entries of `matrix` named in `names`, in the matrix's order; all of
@@ -211,13 +254,36 @@ absl::Status RunBenchmarkCommand(const BenchmarkCommandOptions& options) {
         selected, baseline, baseline_path, update_command));
   }
 
-  TemporaryFolder cache;
+  // An update drops the entries the matrix no longer has. When it has none
+  // of them, the baseline most likely belongs to another matrix.
+  const std::vector<std::string> dropped =
+      EntriesMissingFromMatrix(baseline, matrix);
+  if (options.update_baseline && !dropped.empty() &&
+      static_cast<int>(dropped.size()) == baseline.entry_size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--update_baseline: baseline ", baseline_path,
+        " has none of the entries of ", options.matrix_path,
+        " and would lose all of its own (", absl::StrJoin(dropped, ", "),
+        "); name the matrix's own baseline with --baseline, or remove the "
+        "file to start a new one"));
+  }
+  if (options.update_baseline) {
+    PANDA_RETURN_IF_ERROR(CheckOutputPath("--baseline", baseline_path,
+                                          {options.matrix_path}));
+  }
+  if (!options.json_path.empty()) {
+    PANDA_RETURN_IF_ERROR(CheckOutputPath(
+        "--json", options.json_path, {options.matrix_path, baseline_path}));
+  }
+
+  ScratchFolder cache;
   PANDA_RETURN_IF_ERROR(cache.Create());
   BenchmarkReport report = RunEntries(selected, baseline, cache.path());
   report.set_matrix(options.matrix_path);
   report.set_baseline(baseline_path);
 
   std::printf("%s", FormatBenchmarkTable(report).c_str());
+  WarnOnOtherMachineKind(baseline, report, baseline_path);
   if (!options.update_baseline) {
     for (const std::string& line :
          DescribeImprovements(report, update_command)) {
@@ -240,6 +306,10 @@ absl::Status RunBenchmarkCommand(const BenchmarkCommandOptions& options) {
         baseline_path, UpdatedBaseline(matrix, baseline, report),
         update_command));
     std::printf("baseline written to %s\n", baseline_path.c_str());
+    if (!dropped.empty()) {
+      std::printf("dropped from the baseline, no longer in the matrix: %s\n",
+                  absl::StrJoin(dropped, ", ").c_str());
+    }
     return absl::OkStatus();
   }
   if (!failures.empty()) {

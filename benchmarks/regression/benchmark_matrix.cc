@@ -277,6 +277,12 @@ absl::StatusOr<BenchmarkBaseline> LoadBenchmarkBaseline(
             absl::StrCat(path, ": entry \"", entry.name(), "\": metric \"",
                          value.metric(), "\" has no expected value"));
       }
+      if (!std::isfinite(value.expected())) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            path, ": entry \"", entry.name(), "\": metric \"", value.metric(),
+            "\": expected value ", value.expected(),
+            " is not a finite number; record it again with --update_baseline"));
+      }
     }
   }
   return baseline;

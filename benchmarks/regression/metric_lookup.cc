@@ -15,9 +15,15 @@ bool IsFloatingPoint(const FieldDescriptor& field) {
          field.cpp_type() == FieldDescriptor::CPPTYPE_FLOAT;
 }
 
+// Spreads such as "mean_roc_auc_std" are better when lower, and a check
+// flags only values below the expected one.
+bool IsSpread(const FieldDescriptor& field) {
+  return absl::EndsWith(field.name(), "_std");
+}
+
 bool IsCheckable(const FieldDescriptor& field) {
   return !field.is_repeated() && IsFloatingPoint(field) &&
-         !absl::EndsWith(field.name(), "seconds");
+         !absl::EndsWith(field.name(), "seconds") && !IsSpread(field);
 }
 
 }  // namespace
@@ -49,6 +55,13 @@ absl::Status ValidateMetricName(const Descriptor& descriptor,
         "\" is an absolute time, which differs from "
         "machine to machine and is reported but never checked; speed entries "
         "check relative speeds",
+        allowed));
+  }
+  if (IsSpread(*field) && IsFloatingPoint(*field)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "metric \"", name,
+        "\" is a spread across seeds, better when lower, but checks "
+        "flag only values below the expected one",
         allowed));
   }
   if (!IsCheckable(*field)) {
