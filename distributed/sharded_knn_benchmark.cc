@@ -1,7 +1,7 @@
 // Times SearchShardedKnn as one rank of a job (torchrun's variables; a
 // single process without them). Every rank draws the same float32 bank and
 // queries from fixed seeds, keeps its shard and searches together with the
-// others; rank 0 prints the seconds of the slowest rank.
+// others. Rank 0 prints the seconds of the slowest rank.
 //
 //   sharded_knn_benchmark BANK_ROWS QUERY_ROWS DIMENSION K
 //
