@@ -74,6 +74,29 @@ absl::StatusOr<double> AllReduceGradients(const std::vector<torch::Tensor>& para
   return flat[offset].item<double>();
 }
 
+// Checks that every rank resumed from the same epoch and step, which fails
+// when the ranks do not share the checkpoint folder that rank 0 writes.
+absl::Status CheckSameProgress(const TrainingProgress& progress,
+                               DistributedContext& distributed) {
+  PANDA_ASSIGN_OR_RETURN(
+      const torch::Tensor all,
+      distributed.AllGather(torch::tensor({static_cast<int64_t>(progress.epoch),
+                                           progress.iterations},
+                                          torch::kLong),
+                            "resumed training progress"));
+  for (int rank = 1; rank < distributed.world_size(); ++rank) {
+    if (!all[rank].equal(all[0])) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "rank ", rank, " resumes training after epoch ",
+          all[rank][0].item<int64_t>(), " but rank 0 after epoch ",
+          all[0][0].item<int64_t>(),
+          "; the ranks need one shared cache folder for the checkpoints that "
+          "rank 0 writes, or none of them may have a checkpoint"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 std::string DescribeOptions(const TrainingOptions& options) {
   const OptimizerOptions& optimizer = options.optimizer();
   return absl::StrFormat(
@@ -244,6 +267,9 @@ absl::Status TrainBackbone(Backbone& backbone, const TrainingData& data,
     } else if (!absl::IsNotFound(resumed.status())) {
       return resumed.status();
     }
+  }
+  if (distributed.is_distributed()) {
+    PANDA_RETURN_IF_ERROR(CheckSameProgress(progress, distributed));
   }
   PANDA_LOG(INFO) << "training: " << DescribeOptions(options) << ", " << count
                   << " images, " << parameters.size() << " parameter tensors"

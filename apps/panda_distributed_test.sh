@@ -4,7 +4,8 @@
 #      process's (features within 1e-5, because a rank's batches hold other
 #      images than one process's);
 #   2. data-parallel adaptation gives one process's training records and
-#      metrics with the same global batch;
+#      metrics with the same global batch, and ranks that would resume
+#      from different checkpoints stop with an error;
 #   3. a rerun after the whole-split cache files are gone loads every rank's
 #      shard file and extracts nothing;
 #   4. a rank killed with SIGKILL, or stopped with SIGSTOP, makes the other
@@ -101,6 +102,31 @@ python3 "$compare" results "$work/adapted1/adapted/results.json" \
   "$work/adapted2/adapted/results.json" 1e-4 ||
   fail "data-parallel adaptation differs from one process's"
 echo "ok: data-parallel adaptation gives one process's results"
+
+# Ranks that do not share rank 0's checkpoints must not train from
+# different epochs: rank 0 finds the finished checkpoints of a
+# single-process run, rank 1 an empty cache folder.
+run_ranks adapted 1 "$work/checkpointed" "$work/checkpointed_out"
+port=$(free_port)
+pids=()
+for rank in 0 1; do
+  cache="$work/checkpointed"
+  ((rank == 0)) || cache="$work/empty_cache"
+  MASTER_ADDR=127.0.0.1 MASTER_PORT=$port WORLD_SIZE=2 RANK=$rank \
+    PANDA_DIST_TIMEOUT_S=60 timeout 300 "$panda" run "$work/adapted.pbtxt" \
+    --cache_dir="$cache" --output_dir="$work/mixed_out" \
+    >"$work/mixed.rank$rank.log" 2>&1 &
+  pids+=($!)
+done
+for rank in 0 1; do
+  if wait "${pids[rank]}"; then fail "rank $rank ran with checkpoints of another epoch"; fi
+done
+grep -q "rank 1 resumes training after epoch 0 but rank 0 after epoch 3" \
+  "$work/mixed.rank0.log" || {
+  tail -3 "$work/mixed.rank0.log" >&2
+  fail "ranks with different checkpoints: rank 0's error does not say so"
+}
+echo "ok: ranks that resume from different epochs stop with an error"
 
 # --- 3. Resume from shard files -------------------------------------------
 rm -f "$(split_file "$work/cache2" train)" "$(split_file "$work/cache2" test)"
