@@ -11,6 +11,10 @@
 //   PANDA_DIST_TIMEOUT_S  seconds a rendezvous or collective may wait for
 //                the other ranks before it fails (default 60)
 //
+// NOTE: LibTorch 1.13's TCP store client waits about 1 s between attempts
+// to reach rank 0. With a timeout of 1 s it failed at once when rank 0 was
+// not listening yet, so timeouts of a few seconds or more are safer.
+//
 // Collectives return a Status instead of throwing. When a rank dies, the
 // others fail at their next collective: at once when its connections close,
 // or after the timeout when it stops without closing them.

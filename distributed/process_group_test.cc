@@ -1,8 +1,16 @@
-// The environment parsing and the single-process collectives. Collectives
-// between processes are tested by distributed_test.sh.
+// The environment parsing, a rendezvous that times out and the
+// single-process collectives. Collectives between processes are tested by
+// distributed_test.sh.
 #include "distributed/process_group.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdlib>
+#include <string>
 
 #include "gtest/gtest.h"
 #include "torch/torch.h"
@@ -94,6 +102,53 @@ TEST_F(EnvironmentTest, BadTimeoutIsNamed) {
   EXPECT_NE(status.message().find("PANDA_DIST_TIMEOUT_S"),
             absl::string_view::npos)
       << status;
+}
+
+// Returns a loopback port that was free a moment ago, or 0.
+int FreeLoopbackPort() {
+  const int socket_fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (socket_fd < 0) return 0;
+  sockaddr_in address = {};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  int port = 0;
+  if (bind(socket_fd, reinterpret_cast<sockaddr*>(&address), length) == 0 &&
+      getsockname(socket_fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+    port = ntohs(address.sin_port);
+  }
+  close(socket_fd);
+  return port;
+}
+
+TEST(ConnectTest, AbsentRankZeroTimesOut) {
+  const int port = FreeLoopbackPort();
+  ASSERT_GT(port, 0);
+  DistributedEnvironment environment;
+  environment.world_size = 2;
+  environment.rank = 1;
+  environment.master_address = "127.0.0.1";
+  environment.master_port = port;
+  environment.timeout = std::chrono::seconds(3);
+
+  const auto start = std::chrono::steady_clock::now();
+  const absl::Status status = DistributedContext::Connect(environment).status();
+  const double seconds = std::chrono::duration<double>(
+                             std::chrono::steady_clock::now() - start)
+                             .count();
+  EXPECT_TRUE(absl::IsUnavailable(status)) << status;
+  EXPECT_NE(status.message().find("rank 1 of 2"), absl::string_view::npos)
+      << status;
+  EXPECT_NE(status.message().find("127.0.0.1:" + std::to_string(port)),
+            absl::string_view::npos)
+      << status;
+  EXPECT_NE(status.message().find("PANDA_DIST_TIMEOUT_S"),
+            absl::string_view::npos)
+      << status;
+  // The store retries its connection until the timeout; 30 s leaves room
+  // for a loaded machine.
+  EXPECT_GT(seconds, 1) << status;
+  EXPECT_LT(seconds, 30) << status;
 }
 
 TEST(SingleProcessContextTest, CollectivesKeepTheTensor) {
