@@ -340,8 +340,8 @@ absl::Status TrainBackbone(Backbone& backbone, const TrainingData& data,
         PANDA_ASSIGN_OR_RETURN(
             loss_value,
             AllReduceGradients(parameters, loss_value, distributed,
-                             absl::StrCat("epoch ", epoch, ", step ",
-                                          progress.iterations + 1)));
+                               absl::StrCat("epoch ", epoch, ", step ",
+                                            progress.iterations + 1)));
       }
       if (!std::isfinite(loss_value)) {
         return absl::InvalidArgumentError(absl::StrCat(

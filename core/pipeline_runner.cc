@@ -237,7 +237,10 @@ absl::StatusOr<torch::Tensor> Runner::CachedFeatures(
       return *cached;
     }
     if (absl::IsFailedPrecondition(cached.status())) return cached.status();
-    if (cached.ok()) {
+    if (cached.ok() && cached->size(0) == count) {
+      PANDA_LOG(INFO) << "another rank found no " << SplitName(split)
+                      << " feature cache; extracting together with the other ranks";
+    } else if (cached.ok()) {
       PANDA_LOG(WARNING) << "feature cache " << cache->PathFor(key) << " holds "
                          << cached->size(0) << " rows for " << count
                          << " images; extracting again";
