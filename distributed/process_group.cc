@@ -12,6 +12,7 @@
 #include "core/status_macros.h"
 #include "torch/csrc/distributed/c10d/ProcessGroupGloo.hpp"
 #include "torch/csrc/distributed/c10d/TCPStore.hpp"
+#include "torch/cuda.h"
 #include "torch/torch.h"
 
 namespace panda {
@@ -153,6 +154,10 @@ DistributedContext::Connect(const DistributedEnvironment& environment) {
         " could not join the process group at ", where, " within ", seconds,
         " s (PANDA_DIST_TIMEOUT_S): ",
         c10::GetExceptionString(error)));
+  }
+  if (torch::cuda::is_available()) {
+    PANDA_LOG(INFO) << "CUDA is available, but this build has no NCCL backend: "
+                       "collectives run on Gloo through CPU copies";
   }
   PANDA_LOG(INFO) << "rank " << context->rank_ << " of "
                   << context->world_size_ << " (local rank "
