@@ -258,8 +258,8 @@ absl::StatusOr<torch::Tensor> DistributedContext::AllGatherRows(
 
 absl::Status DistributedContext::Barrier(absl::string_view what) {
   if (!is_distributed()) return absl::OkStatus();
-  // A one-element all-reduce: unlike ProcessGroup::barrier, its wait
-  // honours the timeout on every Gloo version.
+  // A one-element all-reduce, so that the barrier fails after the same
+  // timeout and with the same message as every other collective.
   torch::Tensor token = torch::zeros({1});
   return AllReduceSum(token, absl::StrCat("barrier ", what));
 }
