@@ -16,6 +16,9 @@ cd "$(dirname "$0")"
 APT_PACKAGES=(
   bazel-bootstrap bazel-rules-java g++
   libtorch-dev
+  # Headers of the Gloo collectives that LibTorch's c10d process group
+  # includes (distributed/); the library itself is inside libtorch_cpu.
+  libgloo-dev
   # Without OpenBLAS, LibTorch's matrix products fall back to reference BLAS,
   # about 50 times slower (4 against 200 GFLOP/s on 2 cores).
   libopenblas0-pthread

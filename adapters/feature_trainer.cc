@@ -13,6 +13,8 @@
 #include "core/logging.h"
 #include "core/progress_bar.h"
 #include "core/status_macros.h"
+#include "distributed/process_group.h"
+#include "distributed/sharding.h"
 #include "torch/torch.h"
 
 namespace panda {
@@ -37,6 +39,62 @@ torch::Tensor EpochOrder(int64_t count, int64_t seed, int epoch) {
   torch::Generator generator = at::detail::createCPUGenerator(
       static_cast<uint64_t>(seed) * 1000003u + static_cast<uint64_t>(epoch));
   return torch::randperm(count, generator, torch::kLong);
+}
+
+// Sums the gradients of `parameters` and `loss` over the ranks, in one
+// all-reduce. Each rank's loss is its share of the batch's, so the sums are
+// the gradients and loss of the whole batch. A parameter without a gradient
+// counts as zeros. Returns the summed loss.
+absl::StatusOr<double> AllReduceGradients(const std::vector<torch::Tensor>& parameters,
+                                          double loss, DistributedContext& distributed,
+                                          const std::string& step) {
+  std::vector<torch::Tensor> pieces;
+  for (const torch::Tensor& parameter : parameters) {
+    const torch::Tensor& gradient = parameter.grad();
+    pieces.push_back(gradient.defined() ? gradient.flatten()
+                                        : torch::zeros({parameter.numel()},
+                                                       parameter.options()));
+  }
+  pieces.push_back(torch::full({1}, loss, parameters.front().options()));
+  torch::Tensor flat = torch::cat(pieces);
+  PANDA_RETURN_IF_ERROR(
+      distributed.AllReduceSum(flat, absl::StrCat("gradients of ", step)));
+
+  int64_t offset = 0;
+  for (const torch::Tensor& parameter : parameters) {
+    const torch::Tensor summed =
+        flat.slice(0, offset, offset + parameter.numel()).view_as(parameter);
+    if (parameter.grad().defined()) {
+      parameter.mutable_grad().copy_(summed);
+    } else {
+      parameter.mutable_grad() = summed.clone();
+    }
+    offset += parameter.numel();
+  }
+  return flat[offset].item<double>();
+}
+
+// Checks that every rank resumed from the same epoch and step, which fails
+// when the ranks do not share the checkpoint folder that rank 0 writes.
+absl::Status CheckSameProgress(const TrainingProgress& progress,
+                               DistributedContext& distributed) {
+  PANDA_ASSIGN_OR_RETURN(
+      const torch::Tensor all,
+      distributed.AllGather(torch::tensor({static_cast<int64_t>(progress.epoch),
+                                           progress.iterations},
+                                          torch::kLong),
+                            "resumed training progress"));
+  for (int rank = 1; rank < distributed.world_size(); ++rank) {
+    if (!all[rank].equal(all[0])) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "rank ", rank, " resumes training after epoch ",
+          all[rank][0].item<int64_t>(), " but rank 0 after epoch ",
+          all[0][0].item<int64_t>(),
+          "; the ranks need one shared cache folder for the checkpoints that "
+          "rank 0 writes, or none of them may have a checkpoint"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 std::string DescribeOptions(const TrainingOptions& options) {
@@ -166,6 +224,7 @@ absl::Status TrainBackbone(Backbone& backbone, const TrainingData& data,
         options.batch_size(), " and ", options.epochs()));
   }
 
+  DistributedContext& distributed = ProcessDistributedContext();
   backbone.module().to(context.device);
   for (const auto& [name, module] : objective.extra_modules) module->to(context.device);
   std::vector<torch::Tensor> parameters;
@@ -209,8 +268,15 @@ absl::Status TrainBackbone(Backbone& backbone, const TrainingData& data,
       return resumed.status();
     }
   }
+  if (distributed.is_distributed()) {
+    PANDA_RETURN_IF_ERROR(CheckSameProgress(progress, distributed));
+  }
   PANDA_LOG(INFO) << "training: " << DescribeOptions(options) << ", " << count
-                  << " images, " << parameters.size() << " parameter tensors";
+                  << " images, " << parameters.size() << " parameter tensors"
+                  << (distributed.is_distributed()
+                          ? absl::StrCat(", data parallel over ",
+                                         distributed.world_size(), " ranks")
+                          : "");
   // Earlier epochs' statistics reach the caller again after a resume, marked
   // as such, so its records are whole.
   for (size_t i = 0; i < progress.history.size(); ++i) {
@@ -238,20 +304,45 @@ absl::Status TrainBackbone(Backbone& backbone, const TrainingData& data,
     for (int64_t begin = 0; begin < count; begin += options.batch_size()) {
       if (limited && progress.iterations >= options.max_iterations()) break;
       const int64_t end = std::min(count, begin + options.batch_size());
-      const torch::Tensor rows = order.slice(0, begin, end);
+      // In a multi-process run each rank takes its share of the batch.
+      const RowRange share =
+          ShardRows(end - begin, distributed.rank(), distributed.world_size());
+      const torch::Tensor rows =
+          order.slice(0, begin + share.begin, begin + share.end);
       const torch::Tensor images = data.images.index_select(0, rows).to(context.device);
       const torch::Tensor targets = data.targets.index_select(0, rows).to(context.device);
 
-      PANDA_ASSIGN_OR_RETURN(TapMap outputs,
-                             backbone.Forward(backbone.Preprocess(images), taps));
-      const torch::Tensor& features = outputs.at("pooled");
-      torch::Tensor loss = objective.batch_loss(features, targets);
-      torch::Tensor penalty;
-      if (objective.penalty) {
+      optimizer->zero_grad();
+      torch::Tensor features, penalty;
+      double loss_value = 0;
+      if (share.size() > 0) {
+        PANDA_ASSIGN_OR_RETURN(TapMap outputs,
+                               backbone.Forward(backbone.Preprocess(images), taps));
+        features = outputs.at("pooled");
+        // The batch loss is a mean over the batch's images, so this rank's
+        // mean counts with its share of the batch.
+        torch::Tensor loss = objective.batch_loss(features, targets) *
+                             (static_cast<double>(share.size()) / (end - begin));
+        if (objective.penalty) {
+          penalty = objective.penalty();
+          loss = loss + penalty / distributed.world_size();
+        }
+        loss_value = loss.item<double>();
+        loss.backward();
+      } else if (objective.penalty) {
+        // A rank without images still adds its part of the penalty.
         penalty = objective.penalty();
-        loss = loss + penalty;
+        torch::Tensor loss = penalty / distributed.world_size();
+        loss_value = loss.item<double>();
+        loss.backward();
       }
-      const double loss_value = loss.item<double>();
+      if (distributed.is_distributed()) {
+        PANDA_ASSIGN_OR_RETURN(
+            loss_value,
+            AllReduceGradients(parameters, loss_value, distributed,
+                               absl::StrCat("epoch ", epoch, ", step ",
+                                            progress.iterations + 1)));
+      }
       if (!std::isfinite(loss_value)) {
         return absl::InvalidArgumentError(absl::StrCat(
             "the training loss became ", loss_value, " at epoch ", epoch, ", step ",
@@ -259,8 +350,6 @@ absl::Status TrainBackbone(Backbone& backbone, const TrainingData& data,
             "; lower training.optimizer.learning_rate, set training.clip_grad_norm, or "
             "lower the adapter's penalty weight (ewc.lambda)"));
       }
-      optimizer->zero_grad();
-      loss.backward();
       if (options.clip_grad_norm() > 0) {
         torch::nn::utils::clip_grad_norm_(parameters, options.clip_grad_norm());
       }
@@ -270,16 +359,29 @@ absl::Status TrainBackbone(Backbone& backbone, const TrainingData& data,
       ++batches;
       loss_sum += loss_value;
       if (penalty.defined()) penalty_sum += penalty.item<double>();
-      normal_features.push_back(
-          features.detach().index({targets == 0}).to(torch::kCPU, torch::kFloat64));
+      if (features.defined()) {
+        normal_features.push_back(
+            features.detach().index({targets == 0}).to(torch::kCPU, torch::kFloat64));
+      }
       progress_bar.Advance(end - begin);
     }
     progress_bar.Finish();
+    torch::Tensor epoch_features =
+        normal_features.empty()
+            ? torch::empty({0, center.size(0)}, torch::kFloat64)
+            : torch::cat(normal_features);
+    if (distributed.is_distributed()) {
+      // The statistics cover every rank's images, as in one process.
+      PANDA_ASSIGN_OR_RETURN(
+          epoch_features,
+          distributed.AllGatherRows(epoch_features,
+                                    absl::StrCat("features of epoch ", epoch)));
+    }
 
     // NOTE: the statistics come from features computed before each step, so
     // they lag the epoch's final weights. Measuring those would cost another
     // pass over the data.
-    EpochStats stats = FeatureStats(torch::cat(normal_features), center.to(torch::kCPU));
+    EpochStats stats = FeatureStats(epoch_features, center.to(torch::kCPU));
     stats.epoch = epoch;
     stats.loss = loss_sum / std::max<int64_t>(1, batches);
     stats.penalty = penalty_sum / std::max<int64_t>(1, batches);
@@ -309,7 +411,8 @@ absl::Status TrainBackbone(Backbone& backbone, const TrainingData& data,
     // The caller's work for this epoch (checkpoint scores) finishes before the
     // checkpoint that marks the epoch done, so a resume never skips it.
     if (context.on_epoch_end) PANDA_RETURN_IF_ERROR(context.on_epoch_end(stats));
-    if (!context.checkpoint_dir.empty()) {
+    // Every rank has the same weights, so rank 0 alone writes them.
+    if (!context.checkpoint_dir.empty() && distributed.rank() == 0) {
       PANDA_RETURN_IF_ERROR(SaveCheckpoint(context.checkpoint_dir, modules, progress));
     }
   }

@@ -84,6 +84,15 @@ EpochStats FeatureStats(const torch::Tensor& features, const torch::Tensor& cent
 // EpochStats measure distances from; `initial` contains the pretrained
 // statistics reported as epoch 0. Returns InvalidArgument when the loss
 // turns NaN or infinite, naming the epoch and step.
+//
+// In a multi-process run (ProcessDistributedContext()) the training is data
+// parallel: every rank passes the same data and starts from the same
+// weights, takes its ShardRows share of each batch and scales its loss by
+// that share, and the ranks sum their gradients before clipping and the
+// step. objective.batch_loss must therefore be a mean over the batch's
+// images. The weights then equal one process's up to float rounding, unless
+// BatchNorm layers train, because each rank normalises its share of the
+// batch with that share's statistics. Rank 0 alone writes checkpoints.
 absl::Status TrainBackbone(Backbone& backbone, const TrainingData& data,
                            const torch::Tensor& center,
                            const TrainingOptions& options,

@@ -12,12 +12,18 @@
 // regression benchmark matrix (docs/benchmarks.md). Exit status: 0 on
 // success, 1 when the command fails or a benchmark finds a regression, 2 for
 // a usage error.
+//
+// `run` also runs as several processes (ranks) configured by torchrun's
+// environment variables (distributed/process_group.h, docs/distributed.md).
+// The ranks share feature extraction, adaptation and kNN search, and rank 0
+// alone prints and writes the results.
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <utility>
@@ -42,6 +48,7 @@
 #include "core/run_report.h"
 #include "core/status_macros.h"
 #include "core/training_plot.h"
+#include "distributed/process_group.h"
 #include "core/atomic_file.h"
 #include "google/protobuf/text_format.h"
 
@@ -220,25 +227,50 @@ absl::StatusOr<PipelineConfig> LoadRunConfig(const std::string& config_path,
   return config;
 }
 
+// Installs a context as the process's for the lifetime of this object.
+class InstalledDistributedContext {
+ public:
+  explicit InstalledDistributedContext(DistributedContext* context) {
+    SetProcessDistributedContext(context);
+  }
+  ~InstalledDistributedContext() { SetProcessDistributedContext(nullptr); }
+};
+
 absl::Status Run(const std::string& config_path,
                  const std::vector<std::string>& assignments) {
   PANDA_ASSIGN_OR_RETURN(const PipelineConfig config, LoadRunConfig(config_path, assignments));
+  PANDA_ASSIGN_OR_RETURN(const DistributedEnvironment environment,
+                         ReadDistributedEnvironment());
+  if (environment.world_size > 1) {
+    SetLogPrefix(absl::StrCat("rank ", environment.rank, "/",
+                              environment.world_size, ": "));
+  }
+  const bool writes_results = environment.rank == 0;
 
   // A folder that cannot be written should fail now, not after the run.
-  const std::string probe =
-      (std::filesystem::path(config.output_dir()) / ".panda-write-check").string();
-  PANDA_RETURN_IF_ERROR(WriteFileAtomically(probe, ""));
-  std::remove(probe.c_str());
+  if (writes_results) {
+    const std::string probe =
+        (std::filesystem::path(config.output_dir()) / ".panda-write-check").string();
+    PANDA_RETURN_IF_ERROR(WriteFileAtomically(probe, ""));
+    std::remove(probe.c_str());
+  }
 
+  PANDA_ASSIGN_OR_RETURN(std::unique_ptr<DistributedContext> distributed,
+                         DistributedContext::Connect(environment));
+  InstalledDistributedContext installed(distributed.get());
   std::vector<RunFile> pictures;
   PANDA_ASSIGN_OR_RETURN(RunResult result, RunPipeline(config, &pictures));
-  std::printf("%s", FormatResultsTable(result).c_str());
 
-  const std::string directory =
-      (std::filesystem::path(config.output_dir()) / config.name()).string();
-  PANDA_RETURN_IF_ERROR(WriteRunResults(config, result, directory, pictures));
-  std::printf("results written to %s/\n", directory.c_str());
-  return absl::OkStatus();
+  if (writes_results) {
+    std::printf("%s", FormatResultsTable(result).c_str());
+    const std::string directory =
+        (std::filesystem::path(config.output_dir()) / config.name()).string();
+    PANDA_RETURN_IF_ERROR(WriteRunResults(config, result, directory, pictures));
+    std::printf("results written to %s/\n", directory.c_str());
+  }
+  // Every rank waits for rank 0's files, so that all of them exit non-zero
+  // when rank 0 could not write its files.
+  return distributed->Barrier("after writing the results");
 }
 
 absl::Status Check(const std::string& config_path,

@@ -8,6 +8,7 @@
 #define PANDA_CORE_LOGGING_H_
 
 #include <sstream>
+#include <string>
 
 namespace panda {
 
@@ -31,6 +32,10 @@ class LogMessage {
 // Messages below this level are dropped; tests and quiet runs raise it.
 void SetMinLogLevel(LogLevel level);
 LogLevel MinLogLevel();
+
+// Text put before every message, such as "rank 1/4: " in a multi-process
+// run; empty by default. Set it before other threads log.
+void SetLogPrefix(std::string prefix);
 
 }  // namespace panda
 

@@ -25,9 +25,11 @@
 #include "core/pipeline_config.h"
 #include "core/run_summary.h"
 #include "core/segmented_scoring.h"
+#include "core/sharded_extraction.h"
 #include "core/status_macros.h"
 #include "core/subset.h"
 #include "datasets/dataset.h"
+#include "distributed/process_group.h"
 #include "google/protobuf/text_format.h"
 #include "metrics/average_precision.h"
 #include "metrics/binary_scores.h"
@@ -197,6 +199,7 @@ absl::StatusOr<torch::Tensor> Runner::CachedFeatures(
   stats->set_split(SplitName(split));
   stats->set_images(count);
 
+  DistributedContext& distributed = ProcessDistributedContext();
   std::unique_ptr<FeatureCache> cache;
   FeatureCacheKey key;
   if (!config_.cache_dir().empty()) {
@@ -219,14 +222,25 @@ absl::StatusOr<torch::Tensor> Runner::CachedFeatures(
     }
 
     absl::StatusOr<torch::Tensor> cached = cache->Load(key);
-    if (cached.ok() && cached->size(0) == count) {
+    bool hit = cached.ok() && cached->size(0) == count;
+    if (distributed.is_distributed()) {
+      // The ranks extract together, so they load only when all of them can.
+      torch::Tensor misses = torch::full({1}, hit ? 0 : 1, torch::kLong);
+      PANDA_RETURN_IF_ERROR(distributed.AllReduceSum(
+          misses, absl::StrCat(SplitName(split), " feature cache misses")));
+      hit = misses.item<int64_t>() == 0;
+    }
+    if (hit) {
       PANDA_LOG(INFO) << "loaded " << cached->size(0) << " " << SplitName(split)
                       << " features from " << cache->PathFor(key);
       stats->set_extracted(false);
       return *cached;
     }
     if (absl::IsFailedPrecondition(cached.status())) return cached.status();
-    if (cached.ok()) {
+    if (cached.ok() && cached->size(0) == count) {
+      PANDA_LOG(INFO) << "another rank found no " << SplitName(split)
+                      << " feature cache; extracting together with the other ranks";
+    } else if (cached.ok()) {
       PANDA_LOG(WARNING) << "feature cache " << cache->PathFor(key) << " holds "
                          << cached->size(0) << " rows for " << count
                          << " images; extracting again";
@@ -239,24 +253,43 @@ absl::StatusOr<torch::Tensor> Runner::CachedFeatures(
   // Images are decoded only here, on a miss, a few batches ahead of the
   // backbone.
   const auto start = std::chrono::steady_clock::now();
-  PANDA_ASSIGN_OR_RETURN(
-      std::unique_ptr<ImageStream> stream,
-      ImageStream::Start(*split_features.reader, split_features.indices,
-                         config_.batch_size()));
-  PANDA_ASSIGN_OR_RETURN(
-      torch::Tensor features,
-      ExtractPooledFeatures(*backbone_, *stream, device_,
-                            absl::StrCat(SplitName(split), " features")));
+  torch::Tensor features;
+  if (distributed.is_distributed()) {
+    ShardedExtractionJob job;
+    job.reader = split_features.reader.get();
+    job.indices = split_features.indices;
+    job.backbone = backbone_.get();
+    job.device = device_;
+    job.batch_size = config_.batch_size();
+    job.label = absl::StrCat(SplitName(split), " features");
+    job.cache = cache.get();
+    job.key = key;
+    PANDA_ASSIGN_OR_RETURN(features, ExtractShardedFeatures(job, distributed));
+  } else {
+    PANDA_ASSIGN_OR_RETURN(
+        std::unique_ptr<ImageStream> stream,
+        ImageStream::Start(*split_features.reader, split_features.indices,
+                           config_.batch_size()));
+    PANDA_ASSIGN_OR_RETURN(
+        features,
+        ExtractPooledFeatures(*backbone_, *stream, device_,
+                              absl::StrCat(SplitName(split), " features")));
+  }
   const double seconds = SecondsSince(start);
   stats->set_extracted(true);
   stats->set_seconds(seconds);
   stats->set_images_per_second(seconds > 0 ? features.size(0) / seconds : 0);
   PANDA_LOG(INFO) << absl::StrFormat(
-      "extracted %d %s features in %.1f s (%.1f images/s, %d threads)",
+      "%s %d %s features in %.1f s (%.1f images/s, %d threads)",
+      distributed.is_distributed()
+          ? absl::StrCat("gathered from ", distributed.world_size(), " ranks")
+          : "extracted",
       features.size(0), SplitName(split), seconds, stats->images_per_second(),
       result_.threads());
 
-  if (cache != nullptr) {
+  // Rank 0 writes the whole split's file, which later runs on any number
+  // of ranks load.
+  if (cache != nullptr && distributed.rank() == 0) {
     absl::Status stored = cache->Store(key, features);
     if (!stored.ok()) {
       PANDA_LOG(WARNING) << "could not write the feature cache: " << stored;

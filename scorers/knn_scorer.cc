@@ -1,8 +1,10 @@
 // The "knn" scorer: PANDA's anomaly score, the sum (or mean) of the
 // distances from a test feature to its k nearest normal training features,
-// by exact search.
+// by exact search. In a multi-process run every rank keeps one shard of the
+// training features and the ranks search together (distributed/sharded_knn.h).
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -12,6 +14,8 @@
 #include "core/plugin_options.h"
 #include "core/registry.h"
 #include "core/status_macros.h"
+#include "distributed/process_group.h"
+#include "distributed/sharded_knn.h"
 #include "google/protobuf/any.pb.h"
 #include "scorers/exact_knn.h"
 #include "scorers/knn_scorer_options.pb.h"
@@ -63,15 +67,28 @@ class KnnScorer : public Scorer {
           train_features.device().str(),
           "; use precision: FP32 on the CPU"));
     }
+    if (train_features.defined() && train_features.dim() == 2 &&
+        options_.k() > train_features.size(0)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "knn scorer Fit: k = ", options_.k(), " exceeds the ",
+          train_features.size(0), " training features"));
+    }
+    DistributedContext& distributed = ProcessDistributedContext();
+    if (distributed.is_distributed()) {
+      absl::StatusOr<KnnBankShard> shard = PrepareKnnBankShard(
+          train_features, ToKernelMetric(options_.metric()),
+          ToKernelPrecision(options_.precision()), MemoryBudgetBytes(),
+          distributed);
+      if (!shard.ok()) return InStep(shard.status(), "Fit");
+      shard_ = *std::move(shard);
+      bank_rows_ = train_features.size(0);
+      fitted_ = true;
+      return absl::OkStatus();
+    }
     absl::StatusOr<KnnBank> bank = PrepareKnnBank(
         train_features, ToKernelMetric(options_.metric()),
         ToKernelPrecision(options_.precision()), MemoryBudgetBytes());
     if (!bank.ok()) return InStep(bank.status(), "Fit");
-    if (options_.k() > bank->rows.size(0)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "knn scorer Fit: k = ", options_.k(), " exceeds the ",
-          bank->rows.size(0), " training features"));
-    }
     bank_ = *std::move(bank);
     fitted_ = true;
     return absl::OkStatus();
@@ -88,8 +105,11 @@ class KnnScorer : public Scorer {
           "knn scorer: test features are an undefined tensor");
     }
     absl::StatusOr<KnnResult> nearest =
-        SearchKnn(test_features.to(bank_.rows.device()), bank_, options_.k(),
-                  MemoryBudgetBytes());
+        shard_.has_value()
+            ? SearchShardedKnn(test_features, *shard_, bank_rows_, options_.k(),
+                               MemoryBudgetBytes(), ProcessDistributedContext())
+            : SearchKnn(test_features.to(bank_.rows.device()), bank_,
+                        options_.k(), MemoryBudgetBytes());
     if (!nearest.ok()) return InStep(nearest.status(), "Score");
     const torch::Tensor scores =
         options_.aggregation() == KnnScorerOptions::MEAN
@@ -106,6 +126,9 @@ class KnnScorer : public Scorer {
   KnnScorerOptions options_;
   // The normal training features, prepared by Fit().
   KnnBank bank_;
+  // This rank's shard of them instead, in a multi-process run.
+  std::optional<KnnBankShard> shard_;
+  int64_t bank_rows_ = 0;
   bool fitted_ = false;
 };
 
