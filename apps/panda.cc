@@ -19,7 +19,9 @@
 // alone prints and writes the results.
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -39,6 +41,7 @@
 #include "absl/strings/str_split.h"
 #include "benchmarks/regression/benchmark_command.h"
 #include "core/compare_report.h"
+#include "core/fnv1a.h"
 #include "core/config_override.h"
 #include "core/logging.h"
 #include "core/malloc_tuning.h"
@@ -236,6 +239,39 @@ class InstalledDistributedContext {
   ~InstalledDistributedContext() { SetProcessDistributedContext(nullptr); }
 };
 
+// Fails unless every rank runs the same pipeline. A rank given other --set
+// values or flags would shard other data, mix its features into rank 0's
+// cache or stall in a collective the others never start. Fields that may
+// differ per rank (threads, device, folders) are left out of the
+// comparison.
+absl::Status CheckSameConfigOnEveryRank(PipelineConfig config,
+                                        DistributedContext& distributed) {
+  if (!distributed.is_distributed()) return absl::OkStatus();
+  config.clear_num_threads();
+  config.clear_device();
+  config.clear_output_dir();
+  config.clear_cache_dir();
+  std::string text;
+  google::protobuf::TextFormat::PrintToString(config, &text);
+  const uint64_t hash = Fnv1a64(text.data(), text.size());
+
+  int64_t signed_hash = 0;
+  std::memcpy(&signed_hash, &hash, sizeof(hash));
+  PANDA_ASSIGN_OR_RETURN(
+      const torch::Tensor hashes,
+      distributed.AllGather(torch::tensor({signed_hash}, torch::kInt64),
+                            "config fingerprints"));
+  for (int rank = 1; rank < distributed.world_size(); ++rank) {
+    if (hashes[rank].item<int64_t>() != hashes[0].item<int64_t>()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "rank ", rank, "'s config differs from rank 0's after --set and "
+          "flags; every rank must run the same config (only --threads, "
+          "--device, --output_dir and --cache_dir may differ)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Run(const std::string& config_path,
                  const std::vector<std::string>& assignments) {
   PANDA_ASSIGN_OR_RETURN(const PipelineConfig config, LoadRunConfig(config_path, assignments));
@@ -258,6 +294,7 @@ absl::Status Run(const std::string& config_path,
   PANDA_ASSIGN_OR_RETURN(std::unique_ptr<DistributedContext> distributed,
                          DistributedContext::Connect(environment));
   InstalledDistributedContext installed(distributed.get());
+  PANDA_RETURN_IF_ERROR(CheckSameConfigOnEveryRank(config, *distributed));
   std::vector<RunFile> pictures;
   PANDA_ASSIGN_OR_RETURN(RunResult result, RunPipeline(config, &pictures));
 
@@ -276,6 +313,15 @@ absl::Status Run(const std::string& config_path,
 absl::Status Check(const std::string& config_path,
                    const std::vector<std::string>& assignments) {
   PANDA_ASSIGN_OR_RETURN(const PipelineConfig config, LoadRunConfig(config_path, assignments));
+  // The variables are read as `run` reads them; joining the job is left to
+  // `run`, because the other ranks would have to join a check too.
+  PANDA_ASSIGN_OR_RETURN(const DistributedEnvironment environment,
+                         ReadDistributedEnvironment());
+  if (environment.world_size > 1) {
+    std::printf("distributed: rank %d of %d, TCP store at %s:%d\n",
+                environment.rank, environment.world_size,
+                environment.master_address.c_str(), environment.master_port);
+  }
   const std::vector<CheckFinding> findings = CheckPipeline(config);
   std::printf("%s", FormatCheckReport(findings).c_str());
   for (const CheckFinding& finding : findings) {

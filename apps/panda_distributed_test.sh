@@ -10,7 +10,9 @@
 #      shard file and extracts nothing;
 #   4. a rank killed with SIGKILL, or stopped with SIGSTOP, makes the other
 #      rank exit non-zero with a message naming the failed operation within
-#      PANDA_DIST_TIMEOUT_S, and a rerun resumes from the shards written.
+#      PANDA_DIST_TIMEOUT_S, and a rerun resumes from the shards written;
+#   5. ranks given other configs or another WORLD_SIZE, and a lone RANK=1,
+#      fail with an error that says so.
 # The small LeNet on Fashion-MNIST keeps each run to seconds.
 set -uo pipefail
 
@@ -218,3 +220,55 @@ python3 "$compare" results "$work/large_single_out/large/results.json" \
   "$work/killed_rerun/large/results.json" 1e-5 ||
   fail "the resumed job's results differ from one process's"
 echo "ok: the rerun resumed from the shards already written"
+
+# --- 5. Ranks that disagree -------------------------------------------------
+# Starts "knn" as 2 ranks with the extra arguments $1 for rank 1 and the
+# environment assignments $2 for rank 1, then expects both to fail; rank
+# $3's log must match pattern $4.
+expect_disagreement() {
+  local rank1_arguments=$1 rank1_environment=$2 named_rank=$3 pattern=$4
+  local port
+  port=$(free_port)
+  pids=()
+  for rank in 0 1; do
+    local extra=() environment=()
+    if ((rank == 1)); then
+      read -r -a extra <<<"$rank1_arguments"
+      read -r -a environment <<<"$rank1_environment"
+    fi
+    env MASTER_ADDR=127.0.0.1 MASTER_PORT="$port" WORLD_SIZE=2 RANK=$rank \
+      PANDA_DIST_TIMEOUT_S=20 "${environment[@]}" timeout 120 "$panda" run \
+      "$work/knn.pbtxt" --cache_dir="$work/disagree_cache" \
+      --output_dir="$work/disagree_out" "${extra[@]}" \
+      >"$work/disagree.rank$rank.log" 2>&1 &
+    pids+=($!)
+  done
+  local codes=()
+  for rank in 0 1; do
+    wait "${pids[rank]}"
+    codes+=($?)
+  done
+  ((codes[0] != 0 && codes[1] != 0)) ||
+    fail "disagreement ($pattern): exit statuses ${codes[*]}"
+  ((codes[0] != 124 && codes[1] != 124)) ||
+    fail "disagreement ($pattern): a rank hung until the timeout"
+  grep -q "$pattern" "$work/disagree.rank$named_rank.log" || {
+    tail -3 "$work/disagree.rank$named_rank.log" >&2
+    fail "disagreement: rank $named_rank's log lacks \"$pattern\""
+  }
+  [[ -e $work/disagree_out/knn ]] && fail "ranks that disagree wrote results"
+  echo "ok: rank 1 with \"$rank1_arguments$rank1_environment\" fails: $pattern"
+}
+expect_disagreement "--classes=3" "" 0 \
+  "rank 1's config differs from rank 0's"
+expect_disagreement "--set subset.max_train_per_class=20" "" 1 \
+  "rank 1's config differs from rank 0's"
+# Rank 1 with WORLD_SIZE=3: it names both sizes. Rank 0 fails inside Gloo.
+expect_disagreement "" "WORLD_SIZE=3" 1 "WORLD_SIZE is 3 here but 2 on rank 0"
+
+# A rank other than 0 without WORLD_SIZE would run the whole job alone.
+RANK=1 "$panda" run "$work/knn.pbtxt" --output_dir="$work/lone_out" \
+  >"$work/lone.log" 2>&1 && fail "RANK=1 without WORLD_SIZE ran"
+grep -q 'RANK="1" is set, but WORLD_SIZE is unset' "$work/lone.log" ||
+  fail "RANK=1 without WORLD_SIZE: $(tail -1 "$work/lone.log")"
+echo "ok: RANK=1 without WORLD_SIZE is rejected"

@@ -24,6 +24,11 @@ struct DistributedContext::Group {
 
 namespace {
 
+constexpr double kMaxTimeoutSeconds = 1e6;
+
+// The TCP store key under which rank 0 publishes its WORLD_SIZE.
+constexpr char kWorldSizeKey[] = "panda/world_size";
+
 // The value of environment variable `name`, or null when it is unset or
 // empty.
 const char* GetEnvironment(const char* name) {
@@ -63,23 +68,37 @@ absl::StatusOr<DistributedEnvironment> ReadDistributedEnvironment() {
   DistributedEnvironment environment;
   if (const char* value = GetEnvironment("PANDA_DIST_TIMEOUT_S")) {
     double seconds = 0;
+    // The upper bound keeps the milliseconds within int64.
     if (!absl::SimpleAtod(value, &seconds) || !std::isfinite(seconds) ||
-        seconds <= 0) {
+        seconds <= 0 || seconds > kMaxTimeoutSeconds) {
       return absl::InvalidArgumentError(absl::StrCat(
           "environment variable PANDA_DIST_TIMEOUT_S=\"", value,
-          "\" is invalid: expected a positive number of seconds"));
+          "\" is invalid: expected a number of seconds above 0 and at most ",
+          kMaxTimeoutSeconds));
     }
     environment.timeout = std::chrono::milliseconds(
         static_cast<int64_t>(std::ceil(seconds * 1000)));
   }
 
   const char* world_size = GetEnvironment("WORLD_SIZE");
-  if (world_size == nullptr) return environment;
-  PANDA_ASSIGN_OR_RETURN(environment.world_size,
-                         ReadInteger("WORLD_SIZE", world_size, 1, 1 << 16));
-  if (environment.world_size == 1) return environment;
-
   const char* rank = GetEnvironment("RANK");
+  if (world_size != nullptr) {
+    PANDA_ASSIGN_OR_RETURN(environment.world_size,
+                           ReadInteger("WORLD_SIZE", world_size, 1, 1 << 16));
+  }
+  if (environment.world_size == 1) {
+    // A rank other than 0 without a world would run the whole job alone
+    // and write results while the real rank 0 waits for it.
+    if (rank != nullptr && std::string(rank) != "0") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "environment variable RANK=\"", rank, "\" is set, but WORLD_SIZE is ",
+          world_size == nullptr ? "unset" : world_size,
+          "; set WORLD_SIZE to the number of ranks, or unset RANK for a "
+          "single process"));
+    }
+    return environment;
+  }
+
   if (rank == nullptr) return MissingVariable("RANK", environment.world_size);
   PANDA_ASSIGN_OR_RETURN(
       environment.rank,
@@ -120,6 +139,10 @@ DistributedContext::Connect(const DistributedEnvironment& environment) {
   const std::string where = absl::StrCat(
       environment.master_address, ":", environment.master_port);
   const double seconds = environment.timeout.count() / 1000.0;
+  const std::string joining = absl::StrCat(
+      "rank ", environment.rank, " of ", environment.world_size,
+      " could not join the process group at ", where, " (timeout ", seconds,
+      " s for each step, PANDA_DIST_TIMEOUT_S): ");
   try {
     auto group = std::make_unique<Group>();
     c10d::TCPStoreOptions store_options;
@@ -130,6 +153,22 @@ DistributedContext::Connect(const DistributedEnvironment& environment) {
     store_options.timeout = environment.timeout;
     group->store = c10::make_intrusive<c10d::TCPStore>(
         environment.master_address, store_options);
+
+    // Ranks that disagree on the world size would fail inside Gloo with a
+    // message about address sizes, so they compare it with rank 0's first.
+    const std::string own_size = std::to_string(environment.world_size);
+    if (environment.rank == 0) {
+      group->store->set(kWorldSizeKey,
+                        std::vector<uint8_t>(own_size.begin(), own_size.end()));
+    } else {
+      const std::vector<uint8_t> bytes = group->store->get(kWorldSizeKey);
+      const std::string rank0_size(bytes.begin(), bytes.end());
+      if (rank0_size != own_size) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            joining, "WORLD_SIZE is ", own_size, " here but ", rank0_size,
+            " on rank 0; start every rank with the same WORLD_SIZE"));
+      }
+    }
 
     // Each rank's Gloo endpoint: the interface GLOO_SOCKET_IFNAME names,
     // the loopback interface when rank 0 is on this machine's loopback
@@ -148,12 +187,11 @@ DistributedContext::Connect(const DistributedEnvironment& environment) {
     group->gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(
         group->store, environment.rank, environment.world_size, options);
     context->group_ = std::move(group);
+  } catch (const c10::Error& error) {
+    return absl::UnavailableError(
+        absl::StrCat(joining, error.what_without_backtrace()));
   } catch (const std::exception& error) {
-    return absl::UnavailableError(absl::StrCat(
-        "rank ", environment.rank, " of ", environment.world_size,
-        " could not join the process group at ", where, " within ", seconds,
-        " s (PANDA_DIST_TIMEOUT_S): ",
-        c10::GetExceptionString(error)));
+    return absl::UnavailableError(absl::StrCat(joining, error.what()));
   }
   if (torch::cuda::is_available()) {
     PANDA_LOG(INFO) << "CUDA is available, but this build has no NCCL backend: "

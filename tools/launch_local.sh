@@ -42,10 +42,19 @@ for ((rank = 0; rank < ranks; ++rank)); do
   pids+=($!)
 done
 
+# Passes an interrupt or termination on to every rank, so that stopping
+# the launcher (Ctrl-C, a CI timeout) stops the job.
+forward() {
+  kill "-$1" "${pids[@]}" 2>/dev/null
+}
+trap 'forward INT' INT
+trap 'forward TERM' TERM
+trap 'forward HUP' HUP
+
 status=0
 for pid in "${pids[@]}"; do
-  wait "$pid"
-  code=$?
+  # A trapped signal ends `wait` early; wait again until the rank exits.
+  while wait "$pid"; code=$?; kill -0 "$pid" 2>/dev/null; do :; done
   if ((code != 0 && status == 0)); then status=$code; fi
 done
 # The prefixing sed processes end when their ranks close their output.
