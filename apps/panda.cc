@@ -29,6 +29,7 @@
 #include "core/config_override.h"
 #include "core/logging.h"
 #include "core/malloc_tuning.h"
+#include "core/pipeline_check.h"
 #include "core/pipeline_config.h"
 #include "core/pipeline_runner.h"
 #include "core/run_report.h"
@@ -62,11 +63,14 @@ namespace {
 constexpr char kUsage[] =
     "runs anomaly-detection pipelines and compares their results.\n"
     "usage: panda run CONFIG [--set FIELD.PATH=VALUE ...] [flags]\n"
+    "       panda check CONFIG [--set FIELD.PATH=VALUE ...] [flags]\n"
     "       panda compare RESULTS.json RESULTS.json [...] [--output=FILE]\n"
     "       panda plot-training RESULTS.json [...] --output=FILE.png\n"
     "  CONFIG  pipeline config in protobuf text format (see configs/)\n"
     "  --set   overrides one config field, e.g. --set scorer.knn.k=5 or\n"
     "          --set subset.max_train_per_class=100; may be repeated\n"
+    "  check   validates CONFIG without running it: plugins, files, one\n"
+    "          forward pass, writable folders and a memory estimate\n"
     "  plot-training  charts each run's feature variance during adaptation,\n"
     "          relative to the pretrained network and averaged over classes";
 
@@ -120,8 +124,10 @@ absl::Status ApplyFlags(PipelineConfig& config) {
   return absl::OkStatus();
 }
 
-absl::Status Run(const std::string& config_path,
-                 const std::vector<std::string>& assignments) {
+// Loads the config at `config_path` with the flags and `--set` overrides
+// applied, and checks the result as a file's.
+absl::StatusOr<PipelineConfig> LoadRunConfig(const std::string& config_path,
+                                             const std::vector<std::string>& assignments) {
   PANDA_ASSIGN_OR_RETURN(PipelineConfig config,
                          LoadPipelineConfig(config_path));
   PANDA_RETURN_IF_ERROR(ApplyFlags(config));
@@ -136,6 +142,12 @@ absl::Status Run(const std::string& config_path,
         config, ParsePipelineConfig(text, absl::StrCat(config_path,
                                                        " with flags")));
   }
+  return config;
+}
+
+absl::Status Run(const std::string& config_path,
+                 const std::vector<std::string>& assignments) {
+  PANDA_ASSIGN_OR_RETURN(const PipelineConfig config, LoadRunConfig(config_path, assignments));
 
   // A folder that cannot be written should fail now, not after the run.
   const std::string probe =
@@ -143,13 +155,28 @@ absl::Status Run(const std::string& config_path,
   PANDA_RETURN_IF_ERROR(WriteFileAtomically(probe, ""));
   std::remove(probe.c_str());
 
-  PANDA_ASSIGN_OR_RETURN(RunResult result, RunPipeline(config));
+  std::vector<RunFile> pictures;
+  PANDA_ASSIGN_OR_RETURN(RunResult result, RunPipeline(config, &pictures));
   std::printf("%s", FormatResultsTable(result).c_str());
 
   const std::string directory =
       (std::filesystem::path(config.output_dir()) / config.name()).string();
-  PANDA_RETURN_IF_ERROR(WriteRunResults(config, result, directory));
+  PANDA_RETURN_IF_ERROR(WriteRunResults(config, result, directory, pictures));
   std::printf("results written to %s/\n", directory.c_str());
+  return absl::OkStatus();
+}
+
+absl::Status Check(const std::string& config_path,
+                   const std::vector<std::string>& assignments) {
+  PANDA_ASSIGN_OR_RETURN(const PipelineConfig config, LoadRunConfig(config_path, assignments));
+  const std::vector<CheckFinding> findings = CheckPipeline(config);
+  std::printf("%s", FormatCheckReport(findings).c_str());
+  for (const CheckFinding& finding : findings) {
+    if (!finding.status.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(config_path, ": ", finding.subject, ": ", finding.status.message()));
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -216,6 +243,8 @@ int main(int argc, char** argv) {
   absl::Status status;
   if (command == "run" && arguments.size() == 3) {
     status = panda::Run(arguments[2], assignments);
+  } else if (command == "check" && arguments.size() == 3) {
+    status = panda::Check(arguments[2], assignments);
   } else if (command == "compare" && arguments.size() >= 4 &&
              assignments.empty()) {
     status = panda::Compare(

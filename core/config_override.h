@@ -3,9 +3,10 @@
 //   --set batch_size=32
 //   --set subset.max_train_per_class=100
 //   --set scorer.knn.k=5          (plugin options: family.plugin.field)
+//   --set segmentation.segmenter.patch_core.coreset_fraction=0.01
 //
-// A path walks message fields by name. After a plugin family (dataset,
-// backbone, adapter, scorer), the next segment is the plugin's registered
+// A path walks message fields by name. After a plugin field (dataset,
+// backbone, adapter, scorer, segmentation.segmenter), the next segment is the plugin's registered
 // name, which must match the config's, and the rest walks the plugin's
 // options message, unpacked from its google.protobuf.Any. Repeated fields
 // cannot be set this way.

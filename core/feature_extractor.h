@@ -3,10 +3,13 @@
 #define PANDA_CORE_FEATURE_EXTRACTOR_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "backbones/backbone.h"
+#include "core/image_stream.h"
 #include "torch/types.h"
 
 namespace panda {
@@ -47,6 +50,37 @@ absl::StatusOr<torch::Tensor> ExtractPooledFeatures(
     Backbone& backbone, const torch::Tensor& images, int64_t batch_size,
     const torch::Device& device, const std::string& label,
     const FeatureExtractionOptions& options = {});
+
+// The same over the images of `stream`, in its batches, with features in
+// the stream's order: float32 [stream.size(), D]. Each batch decodes on the
+// stream's thread while earlier batches run through the backbone, so only a
+// few batches of images are in memory at once. The features equal those of
+// the variant above over the same images and batch size, bit for bit on the
+// CPU. A batch that fails to read is an error with the stream's code,
+// naming `label`, the batch's images and the reader's file.
+absl::StatusOr<torch::Tensor> ExtractPooledFeatures(
+    Backbone& backbone, ImageStream& stream, const torch::Device& device,
+    const std::string& label, const FeatureExtractionOptions& options = {});
+
+// Receives the outputs of the batch of images [begin, end).
+using BatchConsumer =
+    std::function<absl::Status(const TapMap& outputs, int64_t begin, int64_t end)>;
+
+// The loop behind ExtractPooledFeatures, for other outputs: runs every batch
+// through Backbone::Forward with `taps` and hands the outputs to `consume`,
+// stopping at its first error. Same modes, threads and errors as above.
+absl::Status ForEachFeatureBatch(Backbone& backbone, const torch::Tensor& images,
+                                 int64_t batch_size, const torch::Device& device,
+                                 const std::string& label,
+                                 const std::vector<std::string>& taps,
+                                 const BatchConsumer& consume,
+                                 const FeatureExtractionOptions& options = {});
+
+// Returns OK when every row (index 0) of `rows` is finite. Otherwise an
+// InvalidArgument error starting with `label` names the first offending
+// image as `begin` plus its row.
+absl::Status CheckFiniteRows(const torch::Tensor& rows, int64_t begin,
+                             const std::string& label);
 
 }  // namespace panda
 

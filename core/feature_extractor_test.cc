@@ -1,6 +1,7 @@
 // ExtractPooledFeatures with the "lenet" backbone, with and without
-// prefetching. The reference features come from one Forward call on all
-// images at once, outside the extractor.
+// prefetching, over an in-memory tensor and over an ImageStream. The
+// reference features come from one Forward call on all images at once,
+// outside the extractor.
 #include "core/feature_extractor.h"
 
 #include <cstdint>
@@ -15,6 +16,8 @@
 #include "backbones/backbone.h"
 #include "backbones/lenet/lenet_backbone.h"
 #include "backbones/lenet/lenet_backbone_options.pb.h"
+#include "core/image_stream.h"
+#include "datasets/dataset.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "torch/torch.h"
@@ -242,6 +245,80 @@ TEST(FeatureExtractorTest, ForwardErrorKeepsCodeAndNamesBatch) {
     EXPECT_EQ(features.status().code(), absl::StatusCode::kInternal);
     EXPECT_EQ(features.status().message(),
               "test features: images 3 to 5: forward pass failed on purpose");
+  }
+}
+
+// A reader of the images of `images` whose Read fails like an undecodable
+// file when it reaches `failing_index`.
+class FailingReader : public SplitReader {
+ public:
+  FailingReader(torch::Tensor images, int64_t failing_index)
+      : inner_(ImageSet{images, std::vector<int64_t>(images.size(0), 0), {}}),
+        failing_index_(failing_index) {}
+
+  const std::vector<int64_t>& labels() const override { return inner_.labels(); }
+
+  absl::StatusOr<torch::Tensor> Read(absl::Span<const int64_t> indices) const override {
+    for (int64_t index : indices) {
+      if (index == failing_index_) {
+        return absl::DataLossError(absl::StrCat("failed to decode image /data/", index, ".png"));
+      }
+    }
+    return inner_.Read(indices);
+  }
+
+ private:
+  InMemorySplitReader inner_;
+  int64_t failing_index_;
+};
+
+TEST(FeatureExtractorTest, StreamedMatchesInMemoryBitForBit) {
+  std::unique_ptr<LenetBackbone> backbone = MakeLenet();
+  ASSERT_NE(backbone, nullptr);
+  const torch::Tensor images = RandomImages(12);
+  const InMemorySplitReader reader(ImageSet{images, std::vector<int64_t>(12, 0), {}});
+  // A subset in another order, as a reader would be asked for it.
+  const std::vector<int64_t> indices = {11, 0, 3, 4, 7, 2, 9, 10, 1, 5};
+  const torch::Tensor chosen = images.index_select(0, torch::tensor(indices, torch::kInt64));
+
+  for (int64_t batch_size : {1, 3, 4, 10, 16}) {
+    for (bool prefetch : {false, true}) {
+      SCOPED_TRACE(testing::Message() << "batch size " << batch_size << ", prefetch "
+                                      << prefetch);
+      absl::StatusOr<torch::Tensor> in_memory = ExtractPooledFeatures(
+          *backbone, chosen, batch_size, kCpu, "in memory", Prefetch(prefetch));
+      absl::StatusOr<std::unique_ptr<ImageStream>> stream =
+          ImageStream::Start(reader, indices, batch_size);
+      ASSERT_TRUE(stream.ok()) << stream.status();
+      absl::StatusOr<torch::Tensor> streamed =
+          ExtractPooledFeatures(*backbone, **stream, kCpu, "streamed", Prefetch(prefetch));
+      ASSERT_TRUE(in_memory.ok()) << in_memory.status();
+      ASSERT_TRUE(streamed.ok()) << streamed.status();
+
+      EXPECT_EQ(streamed->sizes(), torch::IntArrayRef({10, backbone->feature_dim()}));
+      EXPECT_TRUE(torch::equal(*streamed, *in_memory));
+    }
+  }
+}
+
+TEST(FeatureExtractorTest, StreamReadErrorNamesBatchAndFile) {
+  std::unique_ptr<LenetBackbone> backbone = MakeLenet();
+  ASSERT_NE(backbone, nullptr);
+  const FailingReader reader(RandomImages(11), /*failing_index=*/7);
+  std::vector<int64_t> indices(11);
+  for (int64_t i = 0; i < 11; ++i) indices[i] = i;
+
+  for (bool prefetch : {false, true}) {
+    SCOPED_TRACE(testing::Message() << "prefetch " << prefetch);
+    absl::StatusOr<std::unique_ptr<ImageStream>> stream =
+        ImageStream::Start(reader, indices, /*batch_size=*/3);
+    ASSERT_TRUE(stream.ok()) << stream.status();
+    absl::StatusOr<torch::Tensor> features =
+        ExtractPooledFeatures(*backbone, **stream, kCpu, "train features", Prefetch(prefetch));
+    ASSERT_FALSE(features.ok());
+    EXPECT_EQ(features.status().code(), absl::StatusCode::kDataLoss);
+    EXPECT_EQ(features.status().message(),
+              "train features: reading images 6 to 8: failed to decode image /data/7.png");
   }
 }
 

@@ -15,6 +15,7 @@
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "scorers/scorer.h"
+#include "segmenters/segmenter.h"
 
 namespace panda {
 namespace {
@@ -51,6 +52,41 @@ absl::Status CheckPlugin(const PluginConfig& plugin, const char* field,
   return absl::OkStatus();
 }
 
+absl::Status CheckSegmentation(const PipelineConfig& config,
+                               const std::string& source) {
+  const SegmentationConfig& segmentation = config.segmentation();
+  if (!segmentation.has_segmenter()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": segmentation.segmenter is missing; name a segmenter plugin (",
+        absl::StrJoin(SegmenterRegistry().Names(), ", "), ")"));
+  }
+  PANDA_RETURN_IF_ERROR(CheckPlugin(segmentation.segmenter(), "segmentation.segmenter",
+                                    SegmenterRegistry(), source));
+  // Segmenters read the pretrained backbone's feature maps; an adapter
+  // would train a copy that they never see.
+  if (config.adapter().name() != "none") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": segmentation works on pretrained features only; adapter \"",
+        config.adapter().name(), "\" must be \"none\""));
+  }
+  if (!(segmentation.smoothing_sigma() >= 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": segmentation.smoothing_sigma must be 0 or more, got ",
+        segmentation.smoothing_sigma()));
+  }
+  if (segmentation.pictures() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": segmentation.pictures must be 0 or more, got ",
+        segmentation.pictures()));
+  }
+  if (!(segmentation.pro_fpr_limit() > 0 && segmentation.pro_fpr_limit() <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": segmentation.pro_fpr_limit must lie in (0, 1], got ",
+        segmentation.pro_fpr_limit()));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string SingleLineText(const google::protobuf::Message& message) {
@@ -74,10 +110,14 @@ absl::StatusOr<PipelineConfig> ParsePipelineConfig(const std::string& text,
                      absl::StrJoin(errors.errors(), "; ")));
   }
 
+  // A segmentation run that scores images by their maps needs no scorer.
+  const bool scorer_needed =
+      !config.has_segmentation() ||
+      config.segmentation().image_score() == SegmentationConfig::SCORER;
   for (const auto& [field, present] :
        {std::pair<const char*, bool>{"dataset", config.has_dataset()},
         {"backbone", config.has_backbone()},
-        {"scorer", config.has_scorer()}}) {
+        {"scorer", config.has_scorer() || !scorer_needed}}) {
     if (!present) {
       return absl::InvalidArgumentError(
           absl::StrCat(source, ": the field \"", field, "\" is missing"));
@@ -113,8 +153,13 @@ absl::StatusOr<PipelineConfig> ParsePipelineConfig(const std::string& text,
       CheckPlugin(config.backbone(), "backbone", BackboneRegistry(), source));
   PANDA_RETURN_IF_ERROR(
       CheckPlugin(config.adapter(), "adapter", AdapterRegistry(), source));
-  PANDA_RETURN_IF_ERROR(
-      CheckPlugin(config.scorer(), "scorer", ScorerRegistry(), source));
+  if (config.has_scorer()) {
+    PANDA_RETURN_IF_ERROR(
+        CheckPlugin(config.scorer(), "scorer", ScorerRegistry(), source));
+  }
+  if (config.has_segmentation()) {
+    PANDA_RETURN_IF_ERROR(CheckSegmentation(config, source));
+  }
   if (config.batch_size() < 1 || config.batch_size() > kMaxBatchSize) {
     return absl::InvalidArgumentError(
         absl::StrCat(source, ": batch_size must be in [1, ", kMaxBatchSize,

@@ -4,11 +4,13 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "adapters/adapter.h"
 #include "backbones/backbone.h"
 #include "datasets/dataset.h"
 #include "gtest/gtest.h"
 #include "scorers/scorer.h"
+#include "segmenters/segmenter.h"
 
 namespace panda {
 namespace {
@@ -22,6 +24,8 @@ PANDA_REGISTER_PLUGIN(DatasetRegistry, "test_dataset", Unused<Dataset>);
 PANDA_REGISTER_PLUGIN(BackboneRegistry, "test_backbone", Unused<Backbone>);
 PANDA_REGISTER_PLUGIN(AdapterRegistry, "none", Unused<Adapter>);
 PANDA_REGISTER_PLUGIN(ScorerRegistry, "test_scorer", Unused<Scorer>);
+PANDA_REGISTER_PLUGIN(AdapterRegistry, "test_adapter", Unused<Adapter>);
+PANDA_REGISTER_PLUGIN(SegmenterRegistry, "test_segmenter", Unused<Segmenter>);
 
 constexpr char kValid[] = R"pb(
   name: "valid"
@@ -93,6 +97,55 @@ TEST(PipelineConfigTest, MissingFileIsNotFound) {
   EXPECT_TRUE(absl::IsNotFound(config.status())) << config.status();
   EXPECT_NE(config.status().message().find("/nonexistent/pipeline.pbtxt"),
             std::string::npos);
+}
+
+// A segmentation config with `segmentation_fields` inside its segmentation
+// block and `extra` at the top level.
+std::string SegmentationText(const std::string& segmentation_fields,
+                             const std::string& extra = "") {
+  return absl::StrCat(R"pb(
+    name: "segmentation"
+    dataset { name: "test_dataset" }
+    backbone { name: "test_backbone" }
+    segmentation {)pb", segmentation_fields, "}\n", extra);
+}
+
+std::string SegmentationError(const std::string& segmentation_fields,
+                              const std::string& extra = "") {
+  return std::string(
+      ParsePipelineConfig(SegmentationText(segmentation_fields, extra), "seg.pbtxt")
+          .status()
+          .message());
+}
+
+constexpr char kSegmenter[] = "segmenter { name: \"test_segmenter\" } ";
+
+TEST(PipelineConfigTest, SegmentationScoringByMapsNeedsNoScorer) {
+  auto config = ParsePipelineConfig(SegmentationText(kSegmenter), "seg.pbtxt");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->segmentation().smoothing_sigma(), 4.0);
+  EXPECT_EQ(config->segmentation().pro_fpr_limit(), 0.3);
+
+  EXPECT_NE(SegmentationError(absl::StrCat(kSegmenter, "image_score: SCORER"))
+                .find("\"scorer\" is missing"),
+            std::string::npos);
+}
+
+TEST(PipelineConfigTest, BadSegmentationFieldsAreNamed) {
+  EXPECT_NE(SegmentationError("segmenter { name: \"spade\" }")
+                .find("segmentation.segmenter.name: unknown segmenter \"spade\""),
+            std::string::npos);
+  EXPECT_NE(SegmentationError("").find("segmentation.segmenter is missing"),
+            std::string::npos);
+  EXPECT_NE(SegmentationError(kSegmenter, "adapter { name: \"test_adapter\" }")
+                .find("must be \"none\""),
+            std::string::npos);
+  for (const char* field : {"smoothing_sigma: -1", "pictures: -2", "pro_fpr_limit: 0"}) {
+    const std::string name(field, std::string(field).find(':'));
+    EXPECT_NE(SegmentationError(absl::StrCat(kSegmenter, field)).find("segmentation." + name),
+              std::string::npos)
+        << field;
+  }
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "adapters/adapter.h"
 #include "backbones/backbone.h"
 #include "core/adapted_scoring.h"
@@ -19,9 +20,11 @@
 #include "core/fnv1a.h"
 #include "core/feature_cache.h"
 #include "core/feature_extractor.h"
+#include "core/image_stream.h"
 #include "core/logging.h"
 #include "core/pipeline_config.h"
 #include "core/run_summary.h"
+#include "core/segmented_scoring.h"
 #include "core/status_macros.h"
 #include "core/subset.h"
 #include "datasets/dataset.h"
@@ -32,6 +35,7 @@
 #include "metrics/normal_score_threshold.h"
 #include "metrics/roc_auc.h"
 #include "scorers/scorer.h"
+#include "segmenters/segmenter.h"
 #include "torch/torch.h"
 
 namespace panda {
@@ -42,29 +46,51 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
       .count();
 }
 
-// One split's images with its features, cached or freshly extracted.
+// One split's chosen images with their features, cached or freshly
+// extracted.
 struct SplitFeatures {
+  // The labels of the chosen images, always. Their pixels (and masks) only
+  // where the run needs them in memory: for adapters that train and for
+  // segmentation. Pooled features are extracted from `reader` instead.
   ImageSet images;
+  // Positions of the chosen images in the data set's split, increasing.
+  std::vector<int64_t> indices;
+  // The split's reader until the features are attached; null on the paths
+  // that load the images.
+  std::unique_ptr<SplitReader> reader;
   torch::Tensor features;
 };
 
 class Runner {
  public:
-  explicit Runner(const PipelineConfig& config) : config_(config) {}
+  Runner(const PipelineConfig& config, std::vector<RunFile>* files)
+      : config_(config), files_(files) {}
 
   absl::StatusOr<RunResult> Run();
 
  private:
   absl::Status SetUp();
+  absl::Status LogSetUp() const;
+  // Creates the configured segmenter once and checks its taps against the
+  // backbone's outputs.
+  absl::Status CheckSegmenter() const;
   absl::StatusOr<SplitFeatures> LoadSplit(Split split, int64_t seed);
   absl::Status AttachFeatures(Split split, int64_t seed, SplitFeatures& split_features);
-  absl::StatusOr<torch::Tensor> CachedFeatures(Split split, int64_t seed,
-                                               const ImageSet& images);
+  // Returns the pooled features of `split_features`' images, from the cache
+  // or, on a miss, extracted while its reader decodes them.
+  absl::StatusOr<torch::Tensor> CachedFeatures(
+      Split split, int64_t seed, const SplitFeatures& split_features);
   absl::StatusOr<ClassResult> RunClass(int64_t normal_class, int64_t seed,
                                        const SplitFeatures& train,
                                        const SplitFeatures& test);
   absl::StatusOr<std::unique_ptr<Scorer>> FitScorer(
       int64_t normal_class, int64_t seed, const torch::Tensor& train_features);
+  // A class of a segmentation run; see core/segmented_scoring.h.
+  absl::StatusOr<ClassResult> RunSegmentedClass(
+      int64_t normal_class, int64_t seed, const SplitFeatures& train,
+      const torch::Tensor& train_indices, const torch::Tensor& holdout_indices,
+      const SplitFeatures& test, ClassResult result,
+      std::chrono::steady_clock::time_point start);
   // A class under an adapter that trains; see core/adapted_scoring.h.
   absl::StatusOr<ClassResult> RunAdaptedClass(
       int64_t normal_class, int64_t seed, const SplitFeatures& train,
@@ -83,7 +109,11 @@ class Runner {
   // empty without a cache.
   std::string CheckpointDir(int64_t normal_class, int64_t seed) const;
 
+  bool segmenting() const { return config_.has_segmentation(); }
+
   const PipelineConfig& config_;
+  // Pictures of segmentation runs go here when not null.
+  std::vector<RunFile>* files_;
   torch::Device device_ = torch::kCPU;
   std::unique_ptr<Dataset> dataset_;
   std::unique_ptr<Backbone> backbone_;
@@ -112,8 +142,10 @@ absl::Status Runner::SetUp() {
   PANDA_ASSIGN_OR_RETURN(
       adapter_, AdapterRegistry().Create(config_.adapter().name(),
                                          config_.adapter().options()));
-  // One scorer now, unused, so that bad scorer options fail before
+  // One scorer and segmenter now, unused, so that bad options fail before
   // extraction rather than after it.
+  if (segmenting()) PANDA_RETURN_IF_ERROR(CheckSegmenter());
+  if (!config_.has_scorer()) return LogSetUp();
   PANDA_ASSIGN_OR_RETURN(std::unique_ptr<Scorer> scorer,
                          ScorerRegistry().Create(config_.scorer().name(),
                                                  config_.scorer().options()));
@@ -123,23 +155,47 @@ absl::Status Runner::SetUp() {
         "adapter trains, but adapter \"", config_.adapter().name(),
         "\" trains none; use outlier_exposure or deep_svdd"));
   }
-  PANDA_LOG(INFO) << "pipeline " << config_.name() << ": dataset "
-                  << config_.dataset().name() << ", backbone "
-                  << config_.backbone().name() << " ("
-                  << backbone_->feature_dim() << "-d features), adapter "
-                  << config_.adapter().name() << ", scorer "
-                  << config_.scorer().name() << ", device "
-                  << result_.device() << ", " << result_.threads()
-                  << " threads";
+  return LogSetUp();
+}
+
+absl::Status Runner::CheckSegmenter() const {
+  const PluginConfig& plugin = config_.segmentation().segmenter();
+  PANDA_ASSIGN_OR_RETURN(std::unique_ptr<Segmenter> segmenter,
+                         SegmenterRegistry().Create(plugin.name(), plugin.options()));
+  const std::vector<std::string> names = backbone_->tap_names();
+  for (const std::string& tap : segmenter->patch_spec().taps) {
+    if (std::find(names.begin(), names.end(), tap) != names.end()) continue;
+    // Keras models have hundreds of outputs: the first few show the naming.
+    constexpr size_t kListed = 12;
+    std::string listed = absl::StrJoin(
+        names.begin(), names.begin() + std::min(names.size(), kListed), ", ");
+    if (names.size() > kListed) absl::StrAppend(&listed, ", ... (", names.size(), " in all)");
+    return absl::InvalidArgumentError(absl::StrCat(
+        "segmenter ", plugin.name(), ": tap \"", tap, "\" is not an output of backbone ",
+        config_.backbone().name(), "; its outputs are ", listed));
+  }
   return absl::OkStatus();
 }
 
-absl::StatusOr<torch::Tensor> Runner::CachedFeatures(Split split,
-                                                     int64_t seed,
-                                                     const ImageSet& images) {
+absl::Status Runner::LogSetUp() const {
+  std::string plugins = absl::StrCat(
+      "dataset ", config_.dataset().name(), ", backbone ", config_.backbone().name(),
+      " (", backbone_->feature_dim(), "-d features), adapter ", config_.adapter().name());
+  if (config_.has_scorer()) absl::StrAppend(&plugins, ", scorer ", config_.scorer().name());
+  if (segmenting()) {
+    absl::StrAppend(&plugins, ", segmenter ", config_.segmentation().segmenter().name());
+  }
+  PANDA_LOG(INFO) << "pipeline " << config_.name() << ": " << plugins << ", device "
+                  << result_.device() << ", " << result_.threads() << " threads";
+  return absl::OkStatus();
+}
+
+absl::StatusOr<torch::Tensor> Runner::CachedFeatures(
+    Split split, int64_t seed, const SplitFeatures& split_features) {
+  const int64_t count = static_cast<int64_t>(split_features.indices.size());
   ExtractionStats* stats = result_.add_extraction();
   stats->set_split(SplitName(split));
-  stats->set_images(images.images.size(0));
+  stats->set_images(count);
 
   std::unique_ptr<FeatureCache> cache;
   FeatureCacheKey key;
@@ -163,7 +219,7 @@ absl::StatusOr<torch::Tensor> Runner::CachedFeatures(Split split,
     }
 
     absl::StatusOr<torch::Tensor> cached = cache->Load(key);
-    if (cached.ok() && cached->size(0) == images.images.size(0)) {
+    if (cached.ok() && cached->size(0) == count) {
       PANDA_LOG(INFO) << "loaded " << cached->size(0) << " " << SplitName(split)
                       << " features from " << cache->PathFor(key);
       stats->set_extracted(false);
@@ -172,19 +228,25 @@ absl::StatusOr<torch::Tensor> Runner::CachedFeatures(Split split,
     if (absl::IsFailedPrecondition(cached.status())) return cached.status();
     if (cached.ok()) {
       PANDA_LOG(WARNING) << "feature cache " << cache->PathFor(key) << " holds "
-                         << cached->size(0) << " rows for "
-                         << images.images.size(0) << " images; extracting again";
+                         << cached->size(0) << " rows for " << count
+                         << " images; extracting again";
     } else if (cached.status().message().find("no feature cache") ==
                absl::string_view::npos) {
       PANDA_LOG(WARNING) << cached.status().message() << "; extracting again";
     }
   }
 
+  // Images are decoded only here, on a miss, a few batches ahead of the
+  // backbone.
   const auto start = std::chrono::steady_clock::now();
   PANDA_ASSIGN_OR_RETURN(
+      std::unique_ptr<ImageStream> stream,
+      ImageStream::Start(*split_features.reader, split_features.indices,
+                         config_.batch_size()));
+  PANDA_ASSIGN_OR_RETURN(
       torch::Tensor features,
-      ExtractPooledFeatures(*backbone_, images.images, config_.batch_size(),
-                            device_, absl::StrCat(SplitName(split), " features")));
+      ExtractPooledFeatures(*backbone_, *stream, device_,
+                            absl::StrCat(SplitName(split), " features")));
   const double seconds = SecondsSince(start);
   stats->set_extracted(true);
   stats->set_seconds(seconds);
@@ -205,31 +267,58 @@ absl::StatusOr<torch::Tensor> Runner::CachedFeatures(Split split,
 
 absl::StatusOr<SplitFeatures> Runner::LoadSplit(Split split, int64_t seed) {
   SplitFeatures result;
-  PANDA_ASSIGN_OR_RETURN(ImageSet all, dataset_->Load(split));
   const SubsetConfig& subset = config_.subset();
-  result.images = LimitPerClass(all,
-                                split == Split::kTrain
-                                    ? subset.max_train_per_class()
-                                    : subset.max_test_per_class(),
-                                subset.random(), seed);
+  const int limit = split == Split::kTrain ? subset.max_train_per_class()
+                                           : subset.max_test_per_class();
+  if (segmenting()) {
+    // Segmentation needs the masks, which only Load() returns.
+    PANDA_ASSIGN_OR_RETURN(ImageSet all, dataset_->Load(split));
+    result.images = LimitPerClass(all, limit, subset.random(), seed);
+  } else {
+    // The subset is chosen from the labels, before any image is decoded.
+    PANDA_ASSIGN_OR_RETURN(result.reader, dataset_->Open(split));
+    const std::vector<int64_t>& labels = result.reader->labels();
+    result.indices =
+        LimitPerClassIndices(labels, limit, subset.random(), seed);
+    for (int64_t index : result.indices) {
+      result.images.labels.push_back(labels[index]);
+    }
+  }
   if (result.images.labels.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the ", SplitName(split), " split of dataset ",
         config_.dataset().name(), " holds no images"));
   }
-  PANDA_LOG(INFO) << SplitName(split) << " split: "
-                  << result.images.labels.size() << " images of "
-                  << result.images.images.size(1) << "x"
-                  << result.images.images.size(2);
+
+  // Adapters that train go over their images many times, so they keep
+  // them in memory.
+  if (!segmenting() && !adapter_->preserves_features()) {
+    PANDA_ASSIGN_OR_RETURN(result.images.images,
+                           result.reader->Read(result.indices));
+    result.reader.reset();
+  }
+  if (result.images.images.defined()) {
+    PANDA_LOG(INFO) << SplitName(split) << " split: "
+                    << result.images.labels.size() << " images of "
+                    << result.images.images.size(1) << "x"
+                    << result.images.images.size(2);
+  } else {
+    PANDA_LOG(INFO) << SplitName(split) << " split: "
+                    << result.images.labels.size()
+                    << " images, decoded only if their features are not cached";
+  }
   return result;
 }
 
 absl::Status Runner::AttachFeatures(Split split, int64_t seed,
                                     SplitFeatures& split_features) {
-  // Adapters that change the backbone extract their own features per class.
-  if (!adapter_->preserves_features()) return absl::OkStatus();
+  // Adapters that change the backbone extract their own features per class,
+  // and segmentation its patch features.
+  if (!adapter_->preserves_features() || segmenting()) return absl::OkStatus();
   PANDA_ASSIGN_OR_RETURN(split_features.features,
-                         CachedFeatures(split, seed, split_features.images));
+                         CachedFeatures(split, seed, split_features));
+  // The default reader keeps the whole loaded split in memory.
+  split_features.reader.reset();
   return absl::OkStatus();
 }
 
@@ -359,6 +448,10 @@ absl::StatusOr<ClassResult> Runner::RunClass(int64_t normal_class,
     }
   }
 
+  if (segmenting()) {
+    return RunSegmentedClass(normal_class, seed, train, train_indices,
+                             holdout_indices, test, std::move(result), start);
+  }
   if (!adapter_->preserves_features()) {
     return RunAdaptedClass(normal_class, seed, train, train_indices,
                            holdout_indices, test, std::move(result), start);
@@ -433,6 +526,44 @@ std::string Runner::CheckpointDir(int64_t normal_class, int64_t seed) const {
       .string();
 }
 
+absl::StatusOr<ClassResult> Runner::RunSegmentedClass(
+    int64_t normal_class, int64_t seed, const SplitFeatures& train,
+    const torch::Tensor& train_indices, const torch::Tensor& holdout_indices,
+    const SplitFeatures& test, ClassResult result,
+    std::chrono::steady_clock::time_point start) {
+  const SegmentationConfig& config = config_.segmentation();
+  PANDA_ASSIGN_OR_RETURN(
+      std::unique_ptr<Segmenter> segmenter,
+      SegmenterRegistry().Create(config.segmenter().name(), config.segmenter().options()));
+  SegmentationJob job;
+  job.backbone = backbone_.get();
+  job.segmenter = segmenter.get();
+  job.config = &config;
+  job.make_scorer = [this] {
+    return ScorerRegistry().Create(config_.scorer().name(), config_.scorer().options());
+  };
+  job.device = device_;
+  job.batch_size = config_.batch_size();
+  job.train_images = train.images.images.index_select(0, train_indices);
+  job.test_images = test.images.images;
+  job.test_masks = test.images.masks;
+  job.test_labels = BinaryLabels(test, normal_class);
+  if (holdout_indices.defined()) {
+    job.holdout_images = train.images.images.index_select(0, holdout_indices);
+  }
+  job.picture_prefix = absl::StrCat("class", normal_class, "-seed", seed);
+
+  // The seed drives random parts of segmenters, such as coreset selection.
+  torch::manual_seed(static_cast<uint64_t>(seed));
+  PANDA_ASSIGN_OR_RETURN(SegmentedScores scores, SegmentAndScore(job));
+  *result.mutable_segmentation() = scores.result;
+  if (files_ != nullptr) {
+    for (RunFile& picture : scores.pictures) files_->push_back(std::move(picture));
+  }
+  result.set_train_images(static_cast<int32_t>(train_indices.numel()));
+  return FinishClass(scores.test, scores.holdout, test, std::move(result), start);
+}
+
 absl::StatusOr<ClassResult> Runner::RunAdaptedClass(
     int64_t normal_class, int64_t seed, const SplitFeatures& train,
     const torch::Tensor& train_indices, const torch::Tensor& holdout_indices,
@@ -503,12 +634,19 @@ absl::StatusOr<RunResult> Runner::Run() {
   for (size_t s = 0; s < seeds.size(); ++s) {
     const int64_t seed = seeds[s];
     if (s == 0 || seeded_splits) {
-      // Both splits are read before any extraction, so that a bad file in
-      // either fails the run at once.
+      // Both splits are opened before any extraction, so that a missing
+      // folder fails the run at once. So does a corrupt file of a plugin
+      // whose Open loads the split. Streamed splits report a corrupt file
+      // at the batch that reads it.
       train = LoadSplit(Split::kTrain, seed);
       PANDA_RETURN_IF_ERROR(train.status());
       test = LoadSplit(Split::kTest, seed);
       PANDA_RETURN_IF_ERROR(test.status());
+      if (segmenting() && !test->images.masks.defined()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "segmentation needs ground-truth masks, and dataset ", config_.dataset().name(),
+            " gives none; use a defect data set such as mvtec_ad or synthetic_defects"));
+      }
       PANDA_RETURN_IF_ERROR(AttachFeatures(Split::kTrain, seed, *train));
       PANDA_RETURN_IF_ERROR(AttachFeatures(Split::kTest, seed, *test));
     }
@@ -526,8 +664,9 @@ absl::StatusOr<RunResult> Runner::Run() {
 
 }  // namespace
 
-absl::StatusOr<RunResult> RunPipeline(const PipelineConfig& config) {
-  Runner runner(config);
+absl::StatusOr<RunResult> RunPipeline(const PipelineConfig& config,
+                                      std::vector<RunFile>* files) {
+  Runner runner(config, files);
   // Plugins turn the errors they expect into a Status; anything LibTorch
   // still throws is reported the same way instead of aborting the program.
   try {

@@ -1,5 +1,8 @@
 #include "core/roc_plot.h"
 
+#include <utility>
+#include <vector>
+
 #include "absl/strings/str_format.h"
 #include "core/chart.h"
 
@@ -47,18 +50,40 @@ absl::StatusOr<std::string> RenderRocCurvesPng(
   return chart.EncodePng("ROC chart");
 }
 
-absl::StatusOr<std::string> RenderRocCurvesPng(const RunResult& result) {
+namespace {
+
+// One curve per normal class of the run's first seed, from the rates and
+// ROC-AUC that `pick` returns for a class; classes without rates are left
+// out.
+template <typename Pick>
+std::vector<RocCurve> FirstSeedCurves(const RunResult& result, Pick pick) {
   std::vector<RocCurve> curves;
   const int first_seed = result.classes_size() > 0 ? result.classes(0).seed() : 0;
   for (const ClassResult& row : result.classes()) {
     if (row.seed() != first_seed) continue;
-    curves.push_back(
-        {absl::StrFormat("%d %.12s %.1f", row.normal_class(), row.class_name(),
-                         100 * row.roc_auc()),
-         {row.roc_true_positive_rates().begin(),
-          row.roc_true_positive_rates().end()}});
+    const auto [rates, auc] = pick(row);
+    if (rates->empty()) continue;
+    curves.push_back({absl::StrFormat("%d %.12s %.1f", row.normal_class(),
+                                      row.class_name(), 100 * auc),
+                      {rates->begin(), rates->end()}});
   }
-  return RenderRocCurvesPng(curves);
+  return curves;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> RenderRocCurvesPng(const RunResult& result) {
+  return RenderRocCurvesPng(FirstSeedCurves(result, [](const ClassResult& row) {
+    return std::make_pair(&row.roc_true_positive_rates(), row.roc_auc());
+  }));
+}
+
+absl::StatusOr<std::string> RenderPixelRocCurvesPng(const RunResult& result) {
+  return RenderRocCurvesPng(FirstSeedCurves(result, [](const ClassResult& row) {
+    const SegmentationResult& segmentation = row.segmentation();
+    return std::make_pair(&segmentation.pixel_roc_true_positive_rates(),
+                          segmentation.pixel_roc_auc());
+  }));
 }
 
 }  // namespace panda

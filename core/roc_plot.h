@@ -31,6 +31,10 @@ absl::StatusOr<std::string> RenderRocCurvesPng(
 // with the class and its ROC-AUC.
 absl::StatusOr<std::string> RenderRocCurvesPng(const RunResult& result);
 
+// The same chart of the pixel ROC curves of a segmentation run, from
+// SegmentationResult.pixel_roc_true_positive_rates.
+absl::StatusOr<std::string> RenderPixelRocCurvesPng(const RunResult& result);
+
 }  // namespace panda
 
 #endif  // PANDA_CORE_ROC_PLOT_H_

@@ -79,41 +79,66 @@ absl::Status ReplaceFolder(const std::filesystem::path& source,
 
 std::string FormatResultsTable(const RunResult& result) {
   const int seeds = result.seeds_size();
-  std::string table = absl::StrFormat("%-6s %-16s %15s %8s %8s\n", "class",
-                                      "name", "ROC-AUC", "AP", "F1-max");
+  const bool segmented = result.has_mean_pixel_roc_auc();
+  std::string table = absl::StrFormat("%-6s %-16s %15s %8s %8s", "class", "name",
+                                      "ROC-AUC", "AP", "F1-max");
+  if (segmented) absl::StrAppendFormat(&table, " %9s %8s", "pixel-AUC", "AUPRO");
+  table += "\n";
   for (const ClassSummary& row : result.summaries()) {
     absl::StrAppendFormat(
-        &table, "%-6d %-16s %15s %8.2f %8.2f\n", row.normal_class(),
+        &table, "%-6d %-16s %15s %8.2f %8.2f", row.normal_class(),
         row.class_name(),
         RocAucCell(row.roc_auc_mean(), row.roc_auc_std(), seeds),
         100 * row.average_precision_mean(), 100 * row.f1_max_mean());
+    if (segmented) {
+      absl::StrAppendFormat(&table, " %9.2f %8.2f", 100 * row.pixel_roc_auc_mean(),
+                            100 * row.aupro_mean());
+    }
+    table += "\n";
   }
   absl::StrAppendFormat(
-      &table, "%-6s %-16s %15s %8.2f %8.2f\n", "mean",
+      &table, "%-6s %-16s %15s %8.2f %8.2f", "mean",
       seeds > 1 ? absl::StrCat(seeds, " seeds") : "",
       RocAucCell(result.mean_roc_auc(), result.mean_roc_auc_std(), seeds),
       100 * result.mean_average_precision(), 100 * result.mean_f1_max());
+  if (segmented) {
+    absl::StrAppendFormat(&table, " %9.2f %8.2f", 100 * result.mean_pixel_roc_auc(),
+                          100 * result.mean_aupro());
+  }
+  table += "\n";
   absl::StrAppend(&table, ExtractionLines(result));
   return table;
 }
 
 std::string FormatResultsMarkdown(const RunResult& result) {
   const int seeds = result.seeds_size();
-  std::string table = absl::StrFormat(
-      "# %s\n\n| class | name | ROC-AUC | AP | F1-max |\n|---|---|---|---|---|\n",
-      result.pipeline());
+  const bool segmented = result.has_mean_pixel_roc_auc();
+  std::string table = absl::StrFormat("# %s\n\n| class | name | ROC-AUC | AP | F1-max |",
+                                      result.pipeline());
+  if (segmented) table += " pixel ROC-AUC | AUPRO |";
+  table += segmented ? "\n|---|---|---|---|---|---|---|\n" : "\n|---|---|---|---|---|\n";
   for (const ClassSummary& row : result.summaries()) {
     absl::StrAppendFormat(
-        &table, "| %d | %s | %s | %.2f | %.2f |\n", row.normal_class(),
+        &table, "| %d | %s | %s | %.2f | %.2f |", row.normal_class(),
         absl::StrReplaceAll(row.class_name(), {{"|", "\\|"}}),
         RocAucCell(row.roc_auc_mean(), row.roc_auc_std(), seeds),
         100 * row.average_precision_mean(), 100 * row.f1_max_mean());
+    if (segmented) {
+      absl::StrAppendFormat(&table, " %.2f | %.2f |", 100 * row.pixel_roc_auc_mean(),
+                            100 * row.aupro_mean());
+    }
+    table += "\n";
   }
   absl::StrAppendFormat(
-      &table, "| **mean** | %s | **%s** | %.2f | %.2f |\n\n",
+      &table, "| **mean** | %s | **%s** | %.2f | %.2f |",
       seeds > 1 ? absl::StrCat(seeds, " seeds") : "",
       RocAucCell(result.mean_roc_auc(), result.mean_roc_auc_std(), seeds),
       100 * result.mean_average_precision(), 100 * result.mean_f1_max());
+  if (segmented) {
+    absl::StrAppendFormat(&table, " **%.2f** | **%.2f** |", 100 * result.mean_pixel_roc_auc(),
+                          100 * result.mean_aupro());
+  }
+  table += "\n\n";
   absl::StrAppend(&table, "Metrics in percent. Started ", result.started_at(),
                   ".\n\n```\n", ExtractionLines(result), "```\n");
   return table;
@@ -122,21 +147,31 @@ std::string FormatResultsMarkdown(const RunResult& result) {
 std::string FormatResultsCsv(const RunResult& result) {
   std::string csv =
       "normal_class,class_name,seed,roc_auc,average_precision,f1_max,"
-      "f1_threshold,train_images,test_images,test_anomalies,seconds\n";
+      "f1_threshold,train_images,test_images,test_anomalies,seconds,"
+      "pixel_roc_auc,aupro\n";
   for (const ClassResult& row : result.classes()) {
-    absl::StrAppendFormat(&csv, "%d,%s,%d,%.6f,%.6f,%.6f,%.6g,%d,%d,%d,%.3f\n",
+    absl::StrAppendFormat(&csv, "%d,%s,%d,%.6f,%.6f,%.6f,%.6g,%d,%d,%d,%.3f,",
                           row.normal_class(), CsvField(row.class_name()),
                           row.seed(), row.roc_auc(), row.average_precision(),
                           row.f1_max(), row.f1_threshold(), row.train_images(),
                           row.test_images(), row.test_anomalies(),
                           row.seconds());
+    // Empty cells outside segmentation runs.
+    if (row.has_segmentation()) {
+      absl::StrAppendFormat(&csv, "%.6f,%.6f", row.segmentation().pixel_roc_auc(),
+                            row.segmentation().aupro());
+    } else {
+      csv += ",";
+    }
+    csv += "\n";
   }
   return csv;
 }
 
 absl::Status WriteRunResults(const PipelineConfig& config,
                              const RunResult& result,
-                             const std::string& directory) {
+                             const std::string& directory,
+                             const std::vector<RunFile>& files) {
   std::string json;
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = true;
@@ -153,6 +188,10 @@ absl::Status WriteRunResults(const PipelineConfig& config,
   printer.SetExpandAny(true);
   printer.PrintToString(config, &config_text);
   PANDA_ASSIGN_OR_RETURN(std::string roc_png, RenderRocCurvesPng(result));
+  std::string pixel_roc_png;
+  if (result.has_mean_pixel_roc_auc()) {
+    PANDA_ASSIGN_OR_RETURN(pixel_roc_png, RenderPixelRocCurvesPng(result));
+  }
   std::string training_png;
   if (HasTrainingRecords(result)) {
     PANDA_ASSIGN_OR_RETURN(training_png,
@@ -178,12 +217,21 @@ absl::Status WriteRunResults(const PipelineConfig& config,
   if (status.ok()) {
     status = WriteFileAtomically((folder / "roc.png").string(), roc_png);
   }
+  if (status.ok() && !pixel_roc_png.empty()) {
+    status = WriteFileAtomically((folder / "pixel_roc.png").string(), pixel_roc_png);
+  }
   if (status.ok() && !training_png.empty()) {
     status = WriteFileAtomically((folder / "training.png").string(),
                                  training_png);
   }
   if (status.ok()) {
     status = WriteFileAtomically((folder / "config.pbtxt").string(), config_text);
+  }
+  for (const RunFile& file : files) {
+    if (!status.ok()) break;
+    const std::filesystem::path path = folder / file.path;
+    std::filesystem::create_directories(path.parent_path(), error);
+    status = WriteFileAtomically(path.string(), file.bytes);
   }
   if (!status.ok()) {
     std::filesystem::remove_all(folder, error);

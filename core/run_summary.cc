@@ -27,11 +27,18 @@ double SampleStd(const std::vector<double>& values) {
 void SummarizeRun(RunResult& result) {
   struct PerClass {
     std::string name;
-    std::vector<double> roc_auc, average_precision, f1_max;
+    std::vector<double> roc_auc, average_precision, f1_max, pixel_roc_auc, aupro;
   };
   std::map<int, PerClass> classes;
   std::map<int, std::vector<double>> seeds;
+  std::vector<double> pixel_roc_aucs, aupros;
   for (const ClassResult& row : result.classes()) {
+    if (row.has_segmentation()) {
+      pixel_roc_aucs.push_back(row.segmentation().pixel_roc_auc());
+      aupros.push_back(row.segmentation().aupro());
+      classes[row.normal_class()].pixel_roc_auc.push_back(row.segmentation().pixel_roc_auc());
+      classes[row.normal_class()].aupro.push_back(row.segmentation().aupro());
+    }
     PerClass& entry = classes[row.normal_class()];
     entry.name = row.class_name();
     entry.roc_auc.push_back(row.roc_auc());
@@ -50,6 +57,10 @@ void SummarizeRun(RunResult& result) {
     summary->set_roc_auc_std(SampleStd(entry.roc_auc));
     summary->set_average_precision_mean(Mean(entry.average_precision));
     summary->set_f1_max_mean(Mean(entry.f1_max));
+    if (!entry.pixel_roc_auc.empty()) {
+      summary->set_pixel_roc_auc_mean(Mean(entry.pixel_roc_auc));
+      summary->set_aupro_mean(Mean(entry.aupro));
+    }
     class_means.push_back(summary->roc_auc_mean());
     average_precisions.push_back(summary->average_precision_mean());
     f1_maxima.push_back(summary->f1_max_mean());
@@ -68,6 +79,10 @@ void SummarizeRun(RunResult& result) {
   result.set_mean_roc_auc_std(SampleStd(seed_means));
   result.set_mean_average_precision(Mean(average_precisions));
   result.set_mean_f1_max(Mean(f1_maxima));
+  if (!pixel_roc_aucs.empty()) {
+    result.set_mean_pixel_roc_auc(Mean(pixel_roc_aucs));
+    result.set_mean_aupro(Mean(aupros));
+  }
 }
 
 }  // namespace panda

@@ -56,5 +56,27 @@ TEST(RunSummaryTest, OneSeedHasZeroSpread) {
   EXPECT_NEAR(result.mean_roc_auc(), 0.75, 1e-12);
 }
 
+TEST(RunSummaryTest, PixelMetricsOnlyForSegmentationRuns) {
+  RunResult plain;
+  AddRow(plain, 0, 0, 0.75);
+  SummarizeRun(plain);
+  EXPECT_FALSE(plain.has_mean_pixel_roc_auc());
+  EXPECT_FALSE(plain.summaries(0).has_aupro_mean());
+
+  // One class under two seeds: pixel ROC-AUC 0.9 and 0.8, AUPRO 0.6 and 0.4.
+  RunResult segmented;
+  AddRow(segmented, 0, 0, 0.75);
+  AddRow(segmented, 0, 1, 0.70);
+  segmented.mutable_classes(0)->mutable_segmentation()->set_pixel_roc_auc(0.9);
+  segmented.mutable_classes(0)->mutable_segmentation()->set_aupro(0.6);
+  segmented.mutable_classes(1)->mutable_segmentation()->set_pixel_roc_auc(0.8);
+  segmented.mutable_classes(1)->mutable_segmentation()->set_aupro(0.4);
+  SummarizeRun(segmented);
+  EXPECT_NEAR(segmented.summaries(0).pixel_roc_auc_mean(), 0.85, 1e-12);
+  EXPECT_NEAR(segmented.summaries(0).aupro_mean(), 0.5, 1e-12);
+  EXPECT_NEAR(segmented.mean_pixel_roc_auc(), 0.85, 1e-12);
+  EXPECT_NEAR(segmented.mean_aupro(), 0.5, 1e-12);
+}
+
 }  // namespace
 }  // namespace panda

@@ -2,25 +2,31 @@
 
 #include <algorithm>
 #include <map>
+#include <numeric>
 #include <random>
 
 #include "torch/torch.h"
 
 namespace panda {
 
-ImageSet LimitPerClass(const ImageSet& set, int max_per_class, bool random,
-                       int64_t seed) {
-  if (max_per_class <= 0) return set;
+std::vector<int64_t> LimitPerClassIndices(const std::vector<int64_t>& labels,
+                                          int max_per_class, bool random,
+                                          int64_t seed) {
+  std::vector<int64_t> keep;
+  if (max_per_class <= 0) {
+    keep.resize(labels.size());
+    std::iota(keep.begin(), keep.end(), int64_t{0});
+    return keep;
+  }
 
   std::map<int64_t, std::vector<int64_t>> per_class;
-  for (size_t i = 0; i < set.labels.size(); ++i) {
-    per_class[set.labels[i]].push_back(static_cast<int64_t>(i));
+  for (size_t i = 0; i < labels.size(); ++i) {
+    per_class[labels[i]].push_back(static_cast<int64_t>(i));
   }
 
   // std::mt19937_64 with std::shuffle's own algorithm is fixed per standard
   // library, so a seed gives the same subset on every run of one build.
   std::mt19937_64 generator(static_cast<uint64_t>(seed));
-  std::vector<int64_t> keep;
   for (auto& [label, indices] : per_class) {
     if (random) std::shuffle(indices.begin(), indices.end(), generator);
     const size_t count =
@@ -28,6 +34,14 @@ ImageSet LimitPerClass(const ImageSet& set, int max_per_class, bool random,
     keep.insert(keep.end(), indices.begin(), indices.begin() + count);
   }
   std::sort(keep.begin(), keep.end());
+  return keep;
+}
+
+ImageSet LimitPerClass(const ImageSet& set, int max_per_class, bool random,
+                       int64_t seed) {
+  if (max_per_class <= 0) return set;
+  const std::vector<int64_t> keep =
+      LimitPerClassIndices(set.labels, max_per_class, random, seed);
 
   ImageSet subset;
   for (int64_t index : keep) subset.labels.push_back(set.labels[index]);

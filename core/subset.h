@@ -10,9 +10,15 @@
 
 namespace panda {
 
-// Keeps at most `max_per_class` images of each class; 0 keeps all. Keeps
-// the first ones in data set order, or, with `random`, ones drawn with
-// `seed`. Kept images stay in data set order either way.
+// Returns the indices of the images to keep, increasing: at most
+// `max_per_class` of each class, the first ones in data set order, or, with
+// `random`, ones drawn with `seed`. 0 keeps all. Needs only the labels, so
+// a subset can be chosen before any image is decoded.
+std::vector<int64_t> LimitPerClassIndices(const std::vector<int64_t>& labels,
+                                          int max_per_class, bool random,
+                                          int64_t seed);
+
+// Keeps the images, labels and masks that LimitPerClassIndices chooses.
 ImageSet LimitPerClass(const ImageSet& set, int max_per_class, bool random,
                        int64_t seed);
 

@@ -1,5 +1,8 @@
 #include "core/subset.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <random>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -62,6 +65,39 @@ TEST(SubsetTest, RandomSubsetDependsOnSeedOnly) {
 
 TEST(SubsetTest, ZeroLimitKeepsAll) {
   EXPECT_EQ(LimitPerClass(Alternating(), 0, true, 3).labels.size(), 10u);
+}
+
+TEST(SubsetTest, IndicesNeedOnlyLabels) {
+  const std::vector<int64_t> labels = Alternating().labels;
+  EXPECT_EQ(LimitPerClassIndices(labels, 2, /*random=*/false, 0),
+            (std::vector<int64_t>{0, 1, 2, 3}));
+  EXPECT_EQ(LimitPerClassIndices(labels, 0, /*random=*/true, 0),
+            (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  EXPECT_EQ(LimitPerClassIndices({}, 3, /*random=*/true, 0),
+            std::vector<int64_t>{});
+}
+
+TEST(SubsetTest, RandomIndicesMatchImageSubset) {
+  for (int seed = 0; seed < 5; ++seed) {
+    SCOPED_TRACE(testing::Message() << "seed " << seed);
+    const std::vector<int64_t> indices =
+        LimitPerClassIndices(Alternating().labels, 2, /*random=*/true, seed);
+
+    // The same draw written out: one generator shuffles each class's
+    // indices in label order, and the first two of each are kept.
+    std::mt19937_64 generator(static_cast<uint64_t>(seed));
+    std::vector<int64_t> even = {0, 2, 4, 6, 8}, odd = {1, 3, 5, 7, 9};
+    std::shuffle(even.begin(), even.end(), generator);
+    std::shuffle(odd.begin(), odd.end(), generator);
+    std::vector<int64_t> expected = {even[0], even[1], odd[0], odd[1]};
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(indices, expected);
+
+    // Pixels equal indices in Alternating().
+    const std::vector<int> pixels =
+        Pixels(LimitPerClass(Alternating(), 2, /*random=*/true, seed));
+    EXPECT_EQ(std::vector<int64_t>(pixels.begin(), pixels.end()), indices);
+  }
 }
 
 TEST(SubsetTest, HoldoutSplitsDisjointly) {

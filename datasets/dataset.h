@@ -1,17 +1,23 @@
 // Dataset plugins: labelled images split into a training and a test part.
 //
 // Lifecycle: the registry creates a dataset from its options (a bad path or
-// option is an error at that point or at Load); Load() decodes one split
-// into memory. The one-class protocol is applied by the pipeline, not here:
-// a dataset returns every class.
+// option is an error at that point or at Load/Open). Load() decodes one
+// split into memory. Open() returns a SplitReader, which gives the split's
+// labels first and decodes chosen images later, so that a caller can pick a
+// subset, or skip decoding altogether when features are cached. The
+// one-class protocol is applied by the pipeline, not here: a dataset
+// returns every class.
 #ifndef PANDA_DATASETS_DATASET_H_
 #define PANDA_DATASETS_DATASET_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "core/registry.h"
 #include "torch/types.h"
 
@@ -34,6 +40,49 @@ struct ImageSet {
   torch::Tensor masks;
 };
 
+// The images of one split, read on request. Its labels are known when it is
+// created; images are decoded only by Read.
+//
+// Thread safety: every member function may be called from any thread, also
+// concurrently.
+class SplitReader {
+ public:
+  virtual ~SplitReader() = default;
+
+  // Class index of every image of the split, in data set order (the order
+  // of Dataset::Load).
+  virtual const std::vector<int64_t>& labels() const = 0;
+
+  // Number of images in the split.
+  int64_t size() const { return static_cast<int64_t>(labels().size()); }
+
+  // Decodes the images at `indices` (positions in labels(), any order,
+  // repeats allowed) and returns them as uint8 [n, H, W, C] on the CPU, in
+  // the order of `indices`. Each image equals its row in Load()'s tensor.
+  // An index outside [0, size()) is OutOfRange. A file that cannot be
+  // decoded is an error naming it, with the code Load() gives it. When
+  // several fail, the error is that of the first in `indices`.
+  virtual absl::StatusOr<torch::Tensor> Read(
+      absl::Span<const int64_t> indices) const = 0;
+};
+
+// A SplitReader over an ImageSet already in memory: Read copies rows.
+class InMemorySplitReader : public SplitReader {
+ public:
+  explicit InMemorySplitReader(ImageSet set) : set_(std::move(set)) {}
+
+  const std::vector<int64_t>& labels() const override { return set_.labels; }
+
+  absl::StatusOr<torch::Tensor> Read(
+      absl::Span<const int64_t> indices) const override;
+
+ private:
+  ImageSet set_;
+};
+
+// Returns OutOfRange naming the first of `indices` outside [0, size), or OK.
+absl::Status CheckReadIndices(absl::Span<const int64_t> indices, int64_t size);
+
 class Dataset {
  public:
   virtual ~Dataset() = default;
@@ -50,6 +99,13 @@ class Dataset {
   // Reads and decodes every image of `split`. Missing or corrupt files are
   // NotFound or DataLoss naming the file.
   virtual absl::StatusOr<ImageSet> Load(Split split) const = 0;
+
+  // Returns a reader of `split` whose labels and images equal Load()'s. The
+  // default calls Load() and serves the images from memory. Plugins that
+  // can list a split's labels without decoding override it, so that Open
+  // decodes nothing. Their listing errors (a missing folder) come from
+  // Open, and a corrupt file is an error of the Read that reaches it.
+  virtual absl::StatusOr<std::unique_ptr<SplitReader>> Open(Split split) const;
 
   // Identifies the bytes behind `split` (file paths, sizes, modification
   // times), so the feature cache notices when the data changes.

@@ -23,6 +23,7 @@
 #include "core/registry.h"
 #include "core/status_macros.h"
 #include "datasets/dataset.h"
+#include "datasets/file_split_reader.h"
 #include "datasets/file_stamp.h"
 #include "datasets/image_folder_dataset_options.pb.h"
 #include "datasets/image_folder_decoding.h"
@@ -125,6 +126,9 @@ class ImageFolderDataset : public Dataset {
   }
 
   absl::StatusOr<ImageSet> Load(Split split) const override;
+
+  absl::StatusOr<std::unique_ptr<SplitReader>> Open(
+      Split split) const override;
 
   absl::StatusOr<std::string> Fingerprint(Split split) const override;
 
@@ -242,6 +246,32 @@ absl::StatusOr<ImageSet> ImageFolderDataset::Load(Split split) const {
                   << " in " << absl::StrFormat("%.2f", seconds) << " s on "
                   << threads << " threads";
   return set;
+}
+
+absl::StatusOr<std::unique_ptr<SplitReader>> ImageFolderDataset::Open(
+    Split split) const {
+  // Which files skip_unreadable drops, and so the labels of the rest, is
+  // known only after decoding every file. That mode therefore decodes the
+  // split here, as Load() does.
+  if (options_.skip_unreadable()) return Dataset::Open(split);
+
+  PANDA_ASSIGN_OR_RETURN(std::vector<LabelledFile> files, ListSplit(split));
+  std::vector<int64_t> labels;
+  labels.reserve(files.size());
+  auto paths = std::make_shared<std::vector<std::string>>();
+  paths->reserve(files.size());
+  for (LabelledFile& file : files) {
+    labels.push_back(file.label);
+    paths->push_back(std::move(file.path));
+  }
+  const int size = options_.image_size();
+  return std::make_unique<FileSplitReader>(
+      absl::StrCat("image_folder dataset, ", SplitName(split), " split"),
+      std::move(labels), size,
+      ResolveThreadCount(options_.num_decode_threads()),
+      [paths, size](int64_t index, uint8_t* rgb) {
+        return DecodeImageFile((*paths)[index], size, rgb);
+      });
 }
 
 absl::StatusOr<std::string> ImageFolderDataset::Fingerprint(Split split) const {

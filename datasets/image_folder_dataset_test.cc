@@ -469,6 +469,179 @@ TEST_F(ImageFolderDatasetTest, FingerprintTracksFiles) {
   EXPECT_THAT(*test, Not(HasSubstr(Path("train"))));
 }
 
+// Opens `split` of `dataset`, failing the test on an error.
+std::unique_ptr<SplitReader> OpenOrDie(const Dataset& dataset, Split split) {
+  absl::StatusOr<std::unique_ptr<SplitReader>> reader = dataset.Open(split);
+  EXPECT_TRUE(reader.ok()) << reader.status();
+  return reader.ok() ? *std::move(reader) : nullptr;
+}
+
+// Reads `indices` from `reader`, failing the test on an error.
+torch::Tensor ReadOrDie(const SplitReader& reader,
+                        const std::vector<int64_t>& indices) {
+  absl::StatusOr<torch::Tensor> images = reader.Read(indices);
+  EXPECT_TRUE(images.ok()) << images.status();
+  return images.ok() ? *std::move(images) : torch::Tensor();
+}
+
+TEST_F(ImageFolderDatasetTest, ReaderMatchesDefaultReader) {
+  // Colour, grey, 16-bit, alpha and JPEG files of several sizes, shrunk and
+  // enlarged to 4x4, in two classes and both splits.
+  cv::RNG rng(3);
+  cv::Mat colour(5, 7, CV_8UC3);
+  rng.fill(colour, cv::RNG::UNIFORM, 0, 256);
+  cv::Mat grey(3, 6, CV_8UC1);
+  rng.fill(grey, cv::RNG::UNIFORM, 0, 256);
+  cv::Mat grey16(4, 4, CV_16UC1);
+  rng.fill(grey16, cv::RNG::UNIFORM, 0, 65536);
+  cv::Mat colour16(2, 3, CV_16UC3);
+  rng.fill(colour16, cv::RNG::UNIFORM, 0, 65536);
+  cv::Mat rgba(3, 3, CV_8UC4);
+  rng.fill(rgba, cv::RNG::UNIFORM, 0, 256);
+  cv::Mat photo(9, 9, CV_8UC3);
+  rng.fill(photo, cv::RNG::UNIFORM, 0, 256);
+  WriteImage("train/a/colour.png", colour);
+  WriteImage("train/a/grey.png", grey);
+  WriteImage("train/a/sub/grey16.png", grey16);
+  WriteImage("train/b/colour16.png", colour16);
+  WriteImage("train/b/rgba.png", rgba);
+  WriteImage("train/b/photo.jpg", photo, {cv::IMWRITE_JPEG_QUALITY, 80});
+  WriteImage("test/a/rgba.png", rgba);
+  WriteImage("test/b/grey16.png", grey16);
+  WriteImage("test/b/photo.jpg", photo);
+
+  auto dataset = Create(RootOption() + "image_size: 4 num_decode_threads: 3");
+  ASSERT_TRUE(dataset.ok()) << dataset.status();
+  for (Split split : {Split::kTrain, Split::kTest}) {
+    SCOPED_TRACE(SplitName(split));
+    std::unique_ptr<SplitReader> own = OpenOrDie(**dataset, split);
+    // The base class's Open, which serves Load()'s images from memory.
+    absl::StatusOr<std::unique_ptr<SplitReader>> fallback =
+        (*dataset)->Dataset::Open(split);
+    ASSERT_NE(own, nullptr);
+    ASSERT_TRUE(fallback.ok()) << fallback.status();
+    absl::StatusOr<ImageSet> loaded = (*dataset)->Load(split);
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+
+    EXPECT_EQ(own->labels(), loaded->labels);
+    EXPECT_EQ((*fallback)->labels(), loaded->labels);
+    std::vector<int64_t> all(loaded->labels.size());
+    for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int64_t>(i);
+    std::vector<int64_t> backwards(all.rbegin(), all.rend());
+    backwards.push_back(0);
+    for (const std::vector<int64_t>& indices : {all, backwards}) {
+      const torch::Tensor expected = loaded->images.index_select(
+          0, torch::tensor(indices, torch::kInt64));
+      const torch::Tensor own_images = ReadOrDie(*own, indices);
+      const torch::Tensor fallback_images = ReadOrDie(**fallback, indices);
+      ASSERT_TRUE(own_images.defined());
+      ASSERT_TRUE(fallback_images.defined());
+      EXPECT_EQ(own_images.scalar_type(), torch::kUInt8);
+      EXPECT_TRUE(torch::equal(own_images, expected));
+      EXPECT_TRUE(torch::equal(fallback_images, expected));
+    }
+  }
+}
+
+TEST_F(ImageFolderDatasetTest, ReaderDecodesOnlyRequestedFiles) {
+  WriteImage("train/a/0.png", Uniform(2, 10, 10, 10));
+  WriteImage("train/a/1.png", Uniform(2, 11, 11, 11));
+  const std::string broken = WriteBytes("train/a/2.png", "not an image");
+  WriteImage("train/b/3.png", Uniform(2, 13, 13, 13));
+  WriteImage("test/a/x.png", Uniform(2, 1, 1, 1));
+  auto dataset = Create(RootOption() + "image_size: 2");
+  ASSERT_TRUE(dataset.ok()) << dataset.status();
+
+  // Opening lists the files without decoding, so the corrupt one is no
+  // error yet.
+  std::unique_ptr<SplitReader> reader = OpenOrDie(**dataset, Split::kTrain);
+  ASSERT_NE(reader, nullptr);
+  EXPECT_EQ(reader->labels(), (std::vector<int64_t>{0, 0, 0, 1}));
+  const torch::Tensor images = ReadOrDie(*reader, {3, 0});
+  ASSERT_TRUE(images.defined());
+  EXPECT_EQ(images.sizes(), (std::vector<int64_t>{2, 2, 2, 3}));
+  EXPECT_EQ(images[0][1][1][2].item<uint8_t>(), 13);
+  EXPECT_EQ(images[1][0][0][0].item<uint8_t>(), 10);
+  EXPECT_EQ(ReadOrDie(*reader, {}).size(0), 0);
+
+  absl::StatusOr<torch::Tensor> failed = reader->Read({1, 2, 3});
+  ASSERT_EQ(failed.status().code(), absl::StatusCode::kDataLoss)
+      << failed.status();
+  EXPECT_THAT(std::string(failed.status().message()),
+              HasSubstr("failed to decode image " + broken));
+
+  absl::StatusOr<torch::Tensor> outside = reader->Read({0, 4});
+  EXPECT_EQ(outside.status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_THAT(std::string(outside.status().message()),
+              HasSubstr("image index 4 at position 1"));
+}
+
+TEST_F(ImageFolderDatasetTest, ReaderErrorIsFirstInReadOrder) {
+  for (int i = 0; i < 40; ++i) {
+    const std::string name = "train/a/" + std::to_string(100 + i) + ".png";
+    if (i == 17 || i == 18 || i == 33) {
+      WriteBytes(name, "not an image");
+    } else {
+      WriteImage(name, Uniform(2, i, i, i));
+    }
+  }
+  WriteImage("test/a/x.png", Uniform(2, 1, 1, 1));
+  auto dataset = Create(RootOption() + "image_size: 2 num_decode_threads: 4");
+  ASSERT_TRUE(dataset.ok()) << dataset.status();
+  std::unique_ptr<SplitReader> reader = OpenOrDie(**dataset, Split::kTrain);
+  ASSERT_NE(reader, nullptr);
+
+  std::vector<int64_t> backwards(40);
+  for (int i = 0; i < 40; ++i) backwards[i] = 39 - i;
+  for (int run = 0; run < 5; ++run) {
+    absl::StatusOr<torch::Tensor> failed = reader->Read(backwards);
+    ASSERT_EQ(failed.status().code(), absl::StatusCode::kDataLoss);
+    EXPECT_THAT(std::string(failed.status().message()),
+                HasSubstr(Path("train/a/133.png")))
+        << "run " << run;
+  }
+}
+
+TEST_F(ImageFolderDatasetTest, ReaderListingErrorsAtOpen) {
+  WriteImage("train/a/1.png", Uniform(2, 1, 1, 1));
+  WriteBytes("train/b/notes.txt", "no images here");
+  WriteImage("test/a/1.png", Uniform(2, 1, 1, 1));
+  auto dataset = Create(RootOption() + "image_size: 2");
+  ASSERT_TRUE(dataset.ok()) << dataset.status();
+
+  absl::StatusOr<std::unique_ptr<SplitReader>> reader =
+      (*dataset)->Open(Split::kTrain);
+  EXPECT_EQ(reader.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(
+      std::string(reader.status().message()),
+      HasSubstr("class folder " + Path("train/b") + " contains no images"));
+
+  std::filesystem::remove_all(Path("test/a"));
+  reader = (*dataset)->Open(Split::kTest);
+  EXPECT_EQ(reader.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(reader.status().message()), HasSubstr(Path("test")));
+}
+
+TEST_F(ImageFolderDatasetTest, SkipUnreadableReaderKeepsReadableFiles) {
+  WriteImage("train/a/1.png", Uniform(2, 1, 1, 1));
+  WriteBytes("train/a/2.png", "not an image");
+  WriteImage("train/b/3.png", Uniform(2, 3, 3, 3));
+  WriteImage("test/a/x.png", Uniform(2, 1, 1, 1));
+  SetMinLogLevel(LogLevel::kError);
+  auto dataset = Create(RootOption() + "image_size: 2 skip_unreadable: true");
+  ASSERT_TRUE(dataset.ok()) << dataset.status();
+  std::unique_ptr<SplitReader> reader = OpenOrDie(**dataset, Split::kTrain);
+  SetMinLogLevel(LogLevel::kInfo);
+  ASSERT_NE(reader, nullptr);
+
+  // The labels are those of the files that decode, as Load() gives them.
+  EXPECT_EQ(reader->labels(), (std::vector<int64_t>{0, 1}));
+  const torch::Tensor images = ReadOrDie(*reader, {1, 0});
+  ASSERT_TRUE(images.defined());
+  EXPECT_EQ(images[0][0][0][0].item<uint8_t>(), 3);
+  EXPECT_EQ(images[1][0][0][0].item<uint8_t>(), 1);
+}
+
 TEST_F(ImageFolderDatasetTest, BadOptionsAreInvalidArgument) {
   WriteImage("train/a/1.png", Uniform(2, 1, 1, 1));
   WriteImage("test/a/1.png", Uniform(2, 1, 1, 1));

@@ -20,6 +20,7 @@
 #include "core/registry.h"
 #include "core/status_macros.h"
 #include "datasets/dataset.h"
+#include "datasets/file_split_reader.h"
 #include "datasets/file_stamp.h"
 #include "datasets/image_folder_decoding.h"
 #include "datasets/mask_decoding.h"
@@ -84,49 +85,10 @@ struct Decoded {
   bool skippable = true;
 };
 
-class MvtecAdDataset : public Dataset {
- public:
-  MvtecAdDataset(MvtecAdDatasetOptions options,
-                 std::vector<std::string> class_names)
-      : options_(std::move(options)),
-        category_directory_(JoinPath(options_.root(), options_.category())),
-        class_names_(std::move(class_names)) {}
-
-  const std::vector<std::string>& class_names() const override {
-    return class_names_;
-  }
-
-  std::vector<int64_t> normal_classes() const override { return {0}; }
-
-  absl::StatusOr<ImageSet> Load(Split split) const override;
-
-  absl::StatusOr<std::string> Fingerprint(Split split) const override;
-
- private:
-  std::string SplitDirectory(Split split) const {
-    return JoinPath(category_directory_, SplitName(split));
-  }
-
-  absl::StatusOr<std::vector<MvtecAdFile>> ListSplit(Split split) const {
-    if (split == Split::kTrain) {
-      return ListMvtecAdTrainFiles(category_directory_);
-    }
-    return ListMvtecAdTestFiles(category_directory_, class_names_);
-  }
-
-  // Decodes `file` into `pixels` (size x size x 3) and its mask, if any,
-  // into `mask` (size x size), which is left as it is for a good image.
-  Decoded DecodeFile(const MvtecAdFile& file, uint8_t* pixels,
-                     uint8_t* mask) const;
-
-  MvtecAdDatasetOptions options_;
-  std::string category_directory_;
-  std::vector<std::string> class_names_;
-};
-
-Decoded MvtecAdDataset::DecodeFile(const MvtecAdFile& file, uint8_t* pixels,
-                                   uint8_t* mask) const {
-  const int size = options_.image_size();
+// Decodes `file` into `pixels` (size x size x 3) and its mask, if any,
+// into `mask` (size x size), which is left as it is for a good image.
+Decoded DecodeFile(const MvtecAdFile& file, int size, uint8_t* pixels,
+                   uint8_t* mask) {
   cv::Size image_size;
   absl::Status status =
       DecodeImageFile(file.image_path, size, pixels, &image_size);
@@ -145,6 +107,46 @@ Decoded MvtecAdDataset::DecodeFile(const MvtecAdFile& file, uint8_t* pixels,
   }
   return {absl::OkStatus()};
 }
+
+class MvtecAdDataset : public Dataset {
+ public:
+  MvtecAdDataset(MvtecAdDatasetOptions options,
+                 std::vector<std::string> class_names)
+      : options_(std::move(options)),
+        category_directory_(JoinPath(options_.root(), options_.category())),
+        class_names_(std::move(class_names)) {}
+
+  const std::vector<std::string>& class_names() const override {
+    return class_names_;
+  }
+
+  std::vector<int64_t> normal_classes() const override { return {0}; }
+
+  absl::StatusOr<ImageSet> Load(Split split) const override;
+
+  // Reads images without their masks, which only Load() returns. Masks are
+  // still decoded and checked, so that Read fails where Load() would.
+  absl::StatusOr<std::unique_ptr<SplitReader>> Open(
+      Split split) const override;
+
+  absl::StatusOr<std::string> Fingerprint(Split split) const override;
+
+ private:
+  std::string SplitDirectory(Split split) const {
+    return JoinPath(category_directory_, SplitName(split));
+  }
+
+  absl::StatusOr<std::vector<MvtecAdFile>> ListSplit(Split split) const {
+    if (split == Split::kTrain) {
+      return ListMvtecAdTrainFiles(category_directory_);
+    }
+    return ListMvtecAdTestFiles(category_directory_, class_names_);
+  }
+
+  MvtecAdDatasetOptions options_;
+  std::string category_directory_;
+  std::vector<std::string> class_names_;
+};
 
 absl::StatusOr<ImageSet> MvtecAdDataset::Load(Split split) const {
   const auto start = std::chrono::steady_clock::now();
@@ -172,8 +174,8 @@ absl::StatusOr<ImageSet> MvtecAdDataset::Load(Split split) const {
   const bool skip_unreadable = options_.skip_unreadable();
   std::vector<Decoded> results(files.size());
   ParallelFor(count, threads, [&](int64_t i) {
-    results[i] =
-        DecodeFile(files[i], pixels + i * image_bytes, masks + i * mask_bytes);
+    results[i] = DecodeFile(files[i], static_cast<int>(size),
+                            pixels + i * image_bytes, masks + i * mask_bytes);
     return results[i].status.ok() || (skip_unreadable && results[i].skippable);
   });
 
@@ -226,6 +228,32 @@ absl::StatusOr<ImageSet> MvtecAdDataset::Load(Split split) const {
                   << " in " << absl::StrFormat("%.2f", seconds) << " s on "
                   << threads << " threads";
   return set;
+}
+
+absl::StatusOr<std::unique_ptr<SplitReader>> MvtecAdDataset::Open(
+    Split split) const {
+  // Which files skip_unreadable drops, and so the labels of the rest, is
+  // known only after decoding every file. That mode therefore decodes the
+  // split here, as Load() does.
+  if (options_.skip_unreadable()) return Dataset::Open(split);
+
+  PANDA_ASSIGN_OR_RETURN(std::vector<MvtecAdFile> listed, ListSplit(split));
+  std::vector<int64_t> labels;
+  labels.reserve(listed.size());
+  for (const MvtecAdFile& file : listed) labels.push_back(file.label);
+  auto files =
+      std::make_shared<const std::vector<MvtecAdFile>>(std::move(listed));
+  const int size = options_.image_size();
+  return std::make_unique<FileSplitReader>(
+      absl::StrCat("mvtec_ad dataset, ", SplitName(split), " split"),
+      std::move(labels), size,
+      ResolveThreadCount(options_.num_decode_threads()),
+      [files, size](int64_t index, uint8_t* rgb) {
+        const MvtecAdFile& file = (*files)[index];
+        std::vector<uint8_t> mask(
+            file.mask_path.empty() ? 0 : static_cast<size_t>(size) * size);
+        return DecodeFile(file, size, rgb, mask.data()).status;
+      });
 }
 
 absl::StatusOr<std::string> MvtecAdDataset::Fingerprint(Split split) const {

@@ -301,6 +301,48 @@ TEST_F(MvtecAdDatasetTest, SkipUnreadableDropsImageAndMask) {
   EXPECT_THAT(log, HasSubstr("skipped 2 of 4 images of the test split"));
 }
 
+TEST_F(MvtecAdDatasetTest, ReaderMatchesLoadWithoutMasks) {
+  WriteCategory();
+  auto dataset = Create(Options("image_size: 4 num_decode_threads: 2"));
+  ASSERT_TRUE(dataset.ok()) << dataset.status();
+
+  for (Split split : {Split::kTrain, Split::kTest}) {
+    SCOPED_TRACE(SplitName(split));
+    absl::StatusOr<std::unique_ptr<SplitReader>> reader =
+        (*dataset)->Open(split);
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    absl::StatusOr<ImageSet> loaded = (*dataset)->Load(split);
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+
+    EXPECT_EQ((*reader)->labels(), loaded->labels);
+    std::vector<int64_t> backwards;
+    for (int64_t i = (*reader)->size() - 1; i >= 0; --i) backwards.push_back(i);
+    absl::StatusOr<torch::Tensor> images = (*reader)->Read(backwards);
+    ASSERT_TRUE(images.ok()) << images.status();
+    EXPECT_TRUE(torch::equal(*images, loaded->images.flip({0})));
+  }
+}
+
+TEST_F(MvtecAdDatasetTest, ReaderChecksMasksOfReadImages) {
+  WriteCategory();
+  const std::string mask = WriteImage("ground_truth/scratch/000_mask.png",
+                                      Mask({{0, 0, 0}, {0, 255, 0}}));
+  auto dataset = Create(Options("image_size: 4"));
+  ASSERT_TRUE(dataset.ok()) << dataset.status();
+  absl::StatusOr<std::unique_ptr<SplitReader>> reader =
+      (*dataset)->Open(Split::kTest);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+
+  // Test images: good/000, crack/000, crack/001, scratch/000.
+  absl::StatusOr<torch::Tensor> good = (*reader)->Read({0, 1, 2});
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_EQ((*good)[2][0][0][0].item<uint8_t>(), 31);
+  absl::StatusOr<torch::Tensor> mismatch = (*reader)->Read({3});
+  EXPECT_EQ(mismatch.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(mismatch.status().message()),
+              HasSubstr("mask " + mask + " is 3x2 pixels"));
+}
+
 TEST_F(MvtecAdDatasetTest, MissingFoldersAreNotFound) {
   const std::string absent = root_ + "/absent";
   auto no_root = Create("root: \"" + absent + "\" category: \"widget\"");

@@ -15,22 +15,12 @@
 #include "absl/status/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "metrics/owned_pixels.h"
 
 namespace panda {
 namespace {
 
 using ::testing::HasSubstr;
-
-// Maps and masks that a test owns, with the view the metrics take.
-struct OwnedPixels {
-  std::vector<float> maps;
-  std::vector<uint8_t> masks;
-  int64_t images = 0;
-  int64_t height = 0;
-  int64_t width = 0;
-
-  PixelScores View() const { return {maps, masks, images, height, width}; }
-};
 
 // Two images of 2 x 4 pixels. Masks (regions named):
 //
