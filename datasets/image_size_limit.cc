@@ -1,8 +1,10 @@
 #include "datasets/image_size_limit.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <optional>
 #include <string>
 
@@ -195,8 +197,17 @@ std::optional<ImageDimensions> ReadImageDimensions(const std::string& path) {
 absl::Status CheckImagePixels(const std::string& what,
                               const ImageDimensions& dimensions,
                               int64_t max_pixels) {
-  const int64_t pixels = dimensions.width * dimensions.height;
-  if (max_pixels <= 0 || pixels <= max_pixels) return absl::OkStatus();
+  // Headers store sides of up to 32 bits, so the product of two needs 64
+  // unsigned bits; as int64_t it could overflow.
+  constexpr int64_t kMaxSide = std::numeric_limits<uint32_t>::max();
+  const auto width =
+      static_cast<uint64_t>(std::clamp<int64_t>(dimensions.width, 0, kMaxSide));
+  const auto height = static_cast<uint64_t>(
+      std::clamp<int64_t>(dimensions.height, 0, kMaxSide));
+  const uint64_t pixels = width * height;
+  if (max_pixels <= 0 || pixels <= static_cast<uint64_t>(max_pixels)) {
+    return absl::OkStatus();
+  }
   return absl::ResourceExhaustedError(absl::StrCat(
       what, " is ", dimensions.width, "x", dimensions.height, " = ", pixels,
       " pixels, more than the limit of ", max_pixels,

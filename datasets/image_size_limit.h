@@ -30,7 +30,8 @@ struct ImageDimensions {
 std::optional<ImageDimensions> ReadImageDimensions(const std::string& path);
 
 // Checks that an image of `dimensions` has at most `max_pixels` pixels; 0
-// means no limit. Returns ResourceExhausted naming `what` (e.g. "image
+// means no limit. Sides are taken as at most 2^32 - 1, the largest a header
+// can store. Returns ResourceExhausted naming `what` (e.g. "image
 // /data/a.png"), its size, the limit and the option that sets it.
 absl::Status CheckImagePixels(const std::string& what,
                               const ImageDimensions& dimensions,

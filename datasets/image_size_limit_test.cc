@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "datasets/image_folder_decoding.h"
 #include "datasets/mask_decoding.h"
@@ -98,6 +99,42 @@ TEST(CheckImagePixelsTest, LimitIsInclusive) {
   EXPECT_THAT(std::string(status.message()), HasSubstr("100x51 = 5100 pixels"));
   EXPECT_THAT(std::string(status.message()), HasSubstr("limit of 5000"));
   EXPECT_THAT(std::string(status.message()), HasSubstr("`max_image_pixels`"));
+}
+
+TEST(CheckImagePixelsTest, LargestSidesDoNotOverflow) {
+  // (2^32 - 1)^2 pixels fit 64 unsigned bits but not int64_t.
+  const absl::Status status = CheckImagePixels(
+      "image a.png", {4294967295, 4294967295}, 1000);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("4294967295x4294967295 = 18446744065119617025 pixels"));
+}
+
+// An input of image_decoding_fuzzer: a PNG whose IHDR claims 3755991007 x
+// 3755991007 pixels, whose product overflowed int64_t.
+TEST(DecodeImageFileTest, FuzzedHugePngHeaderIsRejected) {
+  const std::string bytes(
+      "\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52"
+      "\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf"
+      "\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf"
+      "\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf"
+      "\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf"
+      "\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf"
+      "\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\xdf\x00\x00\x00\x04\x00\x00"
+      "\x00\x04\x10\x00\x00\x00\x00\xdc\x0a\x1d\xe1\x00\x00\x00\x1e\x49"
+      "\x44\x41\x54\x08\x1d\x63\x64\x60\xe0\x04\x03\x46\x0d\x0d\x4e\x30"
+      "\x60\x0c\x08\xe0\x04\x03\xc6\x8a\x0a\x4e\x30\x00\x00\x28\x26\x02"
+      "\xbd\x60\x78\xde\x6c\x00\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60"
+      "\x82",
+      177);
+  const std::string path = TempPath("fuzzed_ihdr.png");
+  std::ofstream(path, std::ios::binary) << bytes;
+
+  const absl::StatusOr<cv::Mat> decoded = DecodeRgbImage(path, 1 << 20);
+  EXPECT_EQ(decoded.status().code(), absl::StatusCode::kResourceExhausted)
+      << decoded.status();
+  EXPECT_THAT(std::string(decoded.status().message()),
+              HasSubstr("3755991007x3755991007 = 14107468444664874049 pixels"));
 }
 
 // A 5000 x 5000 PNG of one colour is small on disk but 75 MB decoded. The
