@@ -33,6 +33,9 @@ APT_PACKAGES=(
   # GIMP's patterns, seamless tiles of photographed surfaces, become the
   # textures of the synthetic defect images (data/textures/).
   gimp-data
+  # clang and its sanitizer and libFuzzer runtimes build the fuzz targets
+  # (bazel build --config=fuzz, fuzz/run_fuzzers.sh).
+  clang-14 libclang-rt-14-dev
 )
 
 GIMP_PATTERNS=/usr/share/gimp/2.0/patterns

@@ -108,6 +108,15 @@ expect_error adapted 'adapter "early_stopping" must be "none"'
 write_config unknown "${core/patch_core/patch_kore}" ""
 expect_error unknown 'unknown segmenter "patch_kore"'
 
+# A memory budget below the estimate stops the run before its patch
+# features, and panda check reports the same estimate. The core run needs
+# about 2 MiB, most of it the 12x12x128 float patches of 12 images.
+write_config over_budget "$core" 'memory_budget_mib: 1'
+expect_error over_budget "more than the memory budget of 1 MiB (memory_budget_mib)"
+"$panda" check "$work/over_budget.pbtxt" >"$work/check.out" 2>&1 && fail "check over_budget: exit status 0"
+grep -q "FAILED  memory estimate: the run needs about [0-9]* MiB for images, features, patch bank and maps" "$work/check.out" ||
+  fail "check over_budget: $(cat "$work/check.out")"
+
 # panda check: the sound config passes and lists its patch grid; a bad tap
 # and missing weights fail, each named.
 "$panda" check "$work/core.pbtxt" >"$work/check.out" 2>&1 || fail "check core: $(cat "$work/check.out")"

@@ -18,6 +18,7 @@
 #include "backbones/backbone.h"
 #include "core/atomic_file.h"
 #include "core/device.h"
+#include "core/memory_budget.h"
 #include "datasets/dataset.h"
 #include "scorers/scorer.h"
 #include "segmenters/patch_features.h"
@@ -32,6 +33,8 @@ constexpr double kMebibyte = 1 << 20;
 // Images of one split that a run keeps, and the shape of one image.
 struct SplitFacts {
   int64_t images = 0;
+  // Images of the whole split, before the subset.
+  int64_t all_images = 0;
   std::vector<int64_t> image_shape;  // H, W, C
   torch::Tensor first_image;         // uint8 [1, H, W, C]
 };
@@ -71,6 +74,9 @@ class Checker {
   std::map<Split, SplitFacts> splits_;
   // Patch grid [H, W, C] of a segmentation run, once known.
   std::vector<int64_t> patch_grid_;
+  // Whether the adapter keeps the pretrained features, so that images are
+  // streamed into extraction rather than held; once known.
+  bool streams_images_ = true;
 };
 
 void Checker::CheckDataset() {
@@ -97,6 +103,7 @@ void Checker::CheckSplit(Split split) {
                                            : config_.subset().max_test_per_class();
   SplitFacts facts;
   facts.images = KeptImages(set->labels, limit);
+  facts.all_images = static_cast<int64_t>(set->labels.size());
   facts.first_image = set->images.slice(0, 0, 1);
   facts.image_shape = {set->images.size(1), set->images.size(2), set->images.size(3)};
   Add(subject, absl::OkStatus(),
@@ -141,9 +148,10 @@ void Checker::CheckBackbone() {
 
 void Checker::CheckOtherPlugins() {
   const std::string adapter = absl::StrCat("adapter ", config_.adapter().name());
-  Add(adapter, AdapterRegistry()
-                   .Create(config_.adapter().name(), config_.adapter().options())
-                   .status());
+  absl::StatusOr<std::unique_ptr<Adapter>> created =
+      AdapterRegistry().Create(config_.adapter().name(), config_.adapter().options());
+  Add(adapter, created.status());
+  if (created.ok()) streams_images_ = (*created)->preserves_features();
   if (config_.has_scorer()) {
     Add(absl::StrCat("scorer ", config_.scorer().name()),
         ScorerRegistry().Create(config_.scorer().name(), config_.scorer().options()).status());
@@ -188,27 +196,33 @@ void Checker::CheckMemory() {
   if (splits_.size() < 2 || backbone_ == nullptr) return;
   const SplitFacts& train = splits_[Split::kTrain];
   const SplitFacts& test = splits_[Split::kTest];
-  const int64_t images = train.images + test.images;
-  const int64_t pixels = train.image_shape[0] * train.image_shape[1] * train.image_shape[2];
 
-  // Decoded images of both splits and their pooled features; segmentation
-  // adds the training patch bank and the test maps.
-  int64_t bytes = images * pixels + images * backbone_->feature_dim() * 4;
-  if (!patch_grid_.empty()) {
-    bytes += train.images * patch_grid_[0] * patch_grid_[1] * patch_grid_[2] * 4 +
-             test.images * train.image_shape[0] * train.image_shape[1] * 4;
+  // The images held at once depend on the path the runner takes.
+  RunMemoryShape shape;
+  shape.train_images = train.images;
+  shape.test_images = test.images;
+  if (config_.has_segmentation()) {
+    shape.decoded_images = train.all_images + test.all_images;
+  } else if (streams_images_) {
+    // The splits are streamed one after the other.
+    shape.decoded_images =
+        std::max(StreamedImages(train.images, config_.batch_size()),
+                 StreamedImages(test.images, config_.batch_size()));
+  } else {
+    shape.decoded_images = train.images + test.images;
   }
-  const int64_t available = AvailableMemoryBytes();
-  const std::string detail =
-      absl::StrFormat("about %.0f MiB for images, features%s; %.0f MiB available",
-                      bytes / kMebibyte, patch_grid_.empty() ? "" : ", patch bank and maps",
-                      available / kMebibyte);
-  if (available > 0 && bytes > available) {
-    return Add("memory estimate",
-               absl::ResourceExhaustedError(absl::StrCat(
-                   detail, "; lower the subset limits or the image size")));
-  }
-  Add("memory estimate", absl::OkStatus(), detail);
+  shape.image_shape = train.image_shape;
+  shape.feature_dim = backbone_->feature_dim();
+  shape.patch_grid = patch_grid_;
+  const MemoryEstimate estimate = EstimateRunMemory(shape);
+
+  const int64_t budget = MemoryBudgetBytes(config_);
+  const std::string detail = absl::StrFormat(
+      "about %.0f MiB for %s; budget %.0f MiB (%s)", estimate.bytes / kMebibyte,
+      estimate.parts, budget / kMebibyte, MemoryBudgetSource(config_));
+  absl::Status status =
+      CheckMemoryBudget(estimate, budget, MemoryBudgetSource(config_));
+  Add("memory estimate", status, status.ok() ? detail : "");
 }
 
 std::vector<CheckFinding> Checker::Run() {
@@ -224,18 +238,6 @@ std::vector<CheckFinding> Checker::Run() {
 }
 
 }  // namespace
-
-int64_t AvailableMemoryBytes() {
-  std::ifstream meminfo("/proc/meminfo");
-  std::string line;
-  while (std::getline(meminfo, line)) {
-    long long kibibytes = 0;
-    if (std::sscanf(line.c_str(), "MemAvailable: %lld kB", &kibibytes) == 1) {
-      return static_cast<int64_t>(kibibytes) * 1024;
-    }
-  }
-  return 0;
-}
 
 std::vector<CheckFinding> CheckPipeline(const PipelineConfig& config) {
   Checker checker(config);

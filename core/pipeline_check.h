@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "core/memory_budget.h"
 #include "config/pipeline.pb.h"
 
 namespace panda {
@@ -31,10 +32,6 @@ std::vector<CheckFinding> CheckPipeline(const PipelineConfig& config);
 
 // Returns one line per finding ("ok" or "FAILED") and a closing verdict.
 std::string FormatCheckReport(const std::vector<CheckFinding>& findings);
-
-// Returns the memory the system can still give, from /proc/meminfo's
-// MemAvailable, in bytes; 0 when unknown.
-int64_t AvailableMemoryBytes();
 
 }  // namespace panda
 

@@ -1,5 +1,6 @@
 #include "core/pipeline_config.h"
 
+#include <cstdint>
 #include <filesystem>
 #include <set>
 #include <vector>
@@ -165,6 +166,14 @@ absl::StatusOr<PipelineConfig> ParsePipelineConfig(const std::string& text,
       config.subset().max_test_per_class() < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         source, ": subset limits must be 0 (keep all) or positive"));
+  }
+  // Bytes must fit int64 (2^43 MiB); a budget of 8 EiB is no limit.
+  if (config.memory_budget_mib() < 0 ||
+      config.memory_budget_mib() > (int64_t{1} << 43) - 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": memory_budget_mib must be 0 (the memory available) or a "
+        "positive number of MiB below 2^43, got ",
+        config.memory_budget_mib()));
   }
   return config;
 }

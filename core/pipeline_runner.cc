@@ -22,6 +22,7 @@
 #include "core/feature_extractor.h"
 #include "core/image_stream.h"
 #include "core/logging.h"
+#include "core/memory_budget.h"
 #include "core/pipeline_config.h"
 #include "core/run_summary.h"
 #include "core/segmented_scoring.h"
@@ -37,6 +38,7 @@
 #include "metrics/normal_score_threshold.h"
 #include "metrics/roc_auc.h"
 #include "scorers/scorer.h"
+#include "segmenters/patch_features.h"
 #include "segmenters/segmenter.h"
 #include "torch/torch.h"
 
@@ -57,6 +59,8 @@ struct SplitFeatures {
   ImageSet images;
   // Positions of the chosen images in the data set's split, increasing.
   std::vector<int64_t> indices;
+  // Images in the whole split, before the subset.
+  int64_t all_images = 0;
   // The split's reader until the features are attached; null on the paths
   // that load the images.
   std::unique_ptr<SplitReader> reader;
@@ -77,6 +81,14 @@ class Runner {
   // backbone's outputs.
   absl::Status CheckSegmenter() const;
   absl::StatusOr<SplitFeatures> LoadSplit(Split split, int64_t seed);
+  // Checks the memory estimate of the loaded splits against the budget,
+  // before any image is decoded, except by segmentation, which has loaded
+  // both splits.
+  absl::Status CheckMemory(const SplitFeatures& train,
+                           const SplitFeatures& test) const;
+  // Decodes the chosen images of a split for an adapter that trains, which
+  // goes over them many times.
+  absl::Status ReadImagesForTraining(SplitFeatures& split_features) const;
   absl::Status AttachFeatures(Split split, int64_t seed, SplitFeatures& split_features);
   // Returns the pooled features of `split_features`' images, from the cache
   // or, on a miss, extracted while its reader decodes them.
@@ -306,11 +318,13 @@ absl::StatusOr<SplitFeatures> Runner::LoadSplit(Split split, int64_t seed) {
   if (segmenting()) {
     // Segmentation needs the masks, which only Load() returns.
     PANDA_ASSIGN_OR_RETURN(ImageSet all, dataset_->Load(split));
+    result.all_images = static_cast<int64_t>(all.labels.size());
     result.images = LimitPerClass(all, limit, subset.random(), seed);
   } else {
     // The subset is chosen from the labels, before any image is decoded.
     PANDA_ASSIGN_OR_RETURN(result.reader, dataset_->Open(split));
     const std::vector<int64_t>& labels = result.reader->labels();
+    result.all_images = static_cast<int64_t>(labels.size());
     result.indices =
         LimitPerClassIndices(labels, limit, subset.random(), seed);
     for (int64_t index : result.indices) {
@@ -323,24 +337,95 @@ absl::StatusOr<SplitFeatures> Runner::LoadSplit(Split split, int64_t seed) {
         config_.dataset().name(), " holds no images"));
   }
 
-  // Adapters that train go over their images many times, so they keep
-  // them in memory.
-  if (!segmenting() && !adapter_->preserves_features()) {
-    PANDA_ASSIGN_OR_RETURN(result.images.images,
-                           result.reader->Read(result.indices));
-    result.reader.reset();
-  }
   if (result.images.images.defined()) {
     PANDA_LOG(INFO) << SplitName(split) << " split: "
                     << result.images.labels.size() << " images of "
                     << result.images.images.size(1) << "x"
                     << result.images.images.size(2);
-  } else {
+  } else if (adapter_->preserves_features()) {
     PANDA_LOG(INFO) << SplitName(split) << " split: "
                     << result.images.labels.size()
                     << " images, decoded only if their features are not cached";
   }
   return result;
+}
+
+absl::Status Runner::ReadImagesForTraining(SplitFeatures& split_features) const {
+  if (segmenting() || adapter_->preserves_features()) return absl::OkStatus();
+  PANDA_ASSIGN_OR_RETURN(split_features.images.images,
+                         split_features.reader->Read(split_features.indices));
+  split_features.reader.reset();
+  PANDA_LOG(INFO) << split_features.images.labels.size() << " images of "
+                  << split_features.images.images.size(1) << "x"
+                  << split_features.images.images.size(2)
+                  << " decoded for training";
+  return absl::OkStatus();
+}
+
+absl::Status Runner::CheckMemory(const SplitFeatures& train,
+                                 const SplitFeatures& test) const {
+  const int64_t budget = MemoryBudgetBytes(config_);
+  if (budget <= 0) return absl::OkStatus();
+
+  // The image shape comes from the reader where the reader can tell it
+  // without decoding, so that a run whose features are all cached decodes
+  // no image. Otherwise one test image is decoded.
+  std::vector<int64_t> image_shape;
+  torch::Tensor image;
+  if (test.images.images.defined()) {
+    image = test.images.images.slice(0, 0, 1);
+  } else {
+    image_shape = test.reader->image_shape();
+    if (image_shape.size() != 3) {
+      PANDA_ASSIGN_OR_RETURN(image, test.reader->Read({test.indices.front()}));
+    }
+  }
+  if (image.defined()) {
+    image_shape = {image.size(1), image.size(2), image.size(3)};
+  }
+
+  RunMemoryShape shape;
+  shape.train_images = static_cast<int64_t>(train.images.labels.size());
+  shape.test_images = static_cast<int64_t>(test.images.labels.size());
+  if (segmenting()) {
+    // NOTE: Load() has decoded both whole splits by now, so this check
+    // comes after their images but before the patch features, which are
+    // most of a segmentation run's memory.
+    shape.decoded_images = train.all_images + test.all_images;
+  } else if (adapter_->preserves_features()) {
+    // The splits are streamed one after the other.
+    shape.decoded_images =
+        std::max(StreamedImages(shape.train_images, config_.batch_size()),
+                 StreamedImages(shape.test_images, config_.batch_size()));
+  } else {
+    shape.decoded_images = shape.train_images + shape.test_images;
+  }
+  shape.image_shape = image_shape;
+  shape.feature_dim = backbone_->feature_dim();
+  if (segmenting()) {
+    const PluginConfig& plugin = config_.segmentation().segmenter();
+    PANDA_ASSIGN_OR_RETURN(
+        std::unique_ptr<Segmenter> segmenter,
+        SegmenterRegistry().Create(plugin.name(), plugin.options()));
+    torch::NoGradGuard no_grad;
+    backbone_->module().eval();
+    PANDA_ASSIGN_OR_RETURN(
+        PatchFeatures features,
+        ExtractPatchFeatures(*backbone_, image, segmenter->patch_spec(), 1,
+                             device_, "patch features of one test image"));
+    shape.patch_grid = {features.patches.size(1), features.patches.size(2),
+                        features.patches.size(3)};
+  }
+
+  const MemoryEstimate estimate = EstimateRunMemory(shape);
+  PANDA_RETURN_IF_ERROR(
+      CheckMemoryBudget(estimate, budget, MemoryBudgetSource(config_)));
+  PANDA_LOG(INFO) << "memory estimate: "
+                  << absl::StrFormat("%.0f MiB for %s, budget %.0f MiB (%s)",
+                                     estimate.bytes / double{1 << 20},
+                                     estimate.parts, budget / double{1 << 20},
+                                     MemoryBudgetSource(config_));
+  return absl::OkStatus();
 }
 
 absl::Status Runner::AttachFeatures(Split split, int64_t seed,
@@ -680,6 +765,9 @@ absl::StatusOr<RunResult> Runner::Run() {
             "segmentation needs ground-truth masks, and dataset ", config_.dataset().name(),
             " gives none; use a defect data set such as mvtec_ad or synthetic_defects"));
       }
+      if (s == 0) PANDA_RETURN_IF_ERROR(CheckMemory(*train, *test));
+      PANDA_RETURN_IF_ERROR(ReadImagesForTraining(*train));
+      PANDA_RETURN_IF_ERROR(ReadImagesForTraining(*test));
       PANDA_RETURN_IF_ERROR(AttachFeatures(Split::kTrain, seed, *train));
       PANDA_RETURN_IF_ERROR(AttachFeatures(Split::kTest, seed, *test));
     }

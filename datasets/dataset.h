@@ -56,6 +56,10 @@ class SplitReader {
   // Number of images in the split.
   int64_t size() const { return static_cast<int64_t>(labels().size()); }
 
+  // Shape [H, W, C] of every image that Read returns, known without
+  // decoding; empty when the reader cannot tell before decoding.
+  virtual std::vector<int64_t> image_shape() const { return {}; }
+
   // Decodes the images at `indices` (positions in labels(), any order,
   // repeats allowed) and returns them as uint8 [n, H, W, C] on the CPU, in
   // the order of `indices`. Each image equals its row in Load()'s tensor.
@@ -72,6 +76,11 @@ class InMemorySplitReader : public SplitReader {
   explicit InMemorySplitReader(ImageSet set) : set_(std::move(set)) {}
 
   const std::vector<int64_t>& labels() const override { return set_.labels; }
+
+  std::vector<int64_t> image_shape() const override {
+    if (!set_.images.defined() || set_.images.dim() != 4) return {};
+    return {set_.images.size(1), set_.images.size(2), set_.images.size(3)};
+  }
 
   absl::StatusOr<torch::Tensor> Read(
       absl::Span<const int64_t> indices) const override;

@@ -32,6 +32,10 @@ class FileSplitReader : public SplitReader {
 
   const std::vector<int64_t>& labels() const override { return labels_; }
 
+  std::vector<int64_t> image_shape() const override {
+    return {image_size_, image_size_, 3};
+  }
+
   // Decodes each of `indices` straight into its row of a new uint8
   // [n, image_size, image_size, 3] tensor. The first failure in the order
   // of `indices` is returned as it is, and no index after it is started.

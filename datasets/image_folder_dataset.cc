@@ -76,6 +76,12 @@ absl::Status CheckOptions(const ImageFolderDatasetOptions& options) {
                      options.num_decode_threads(),
                      ", but it must be 0 (one per CPU core) or positive"));
   }
+  if (options.max_image_pixels() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "image_folder dataset option `max_image_pixels` is ",
+        options.max_image_pixels(),
+        ", but it must be 0 (no limit) or a positive number of pixels"));
+  }
 
   struct stat info;
   if (::stat(options.root().c_str(), &info) != 0) {
@@ -192,10 +198,11 @@ absl::StatusOr<ImageSet> ImageFolderDataset::Load(Split split) const {
   // Each image is decoded straight into its slot of the tensor.
   const int threads = ResolveThreadCount(options_.num_decode_threads());
   const bool skip_unreadable = options_.skip_unreadable();
+  const int64_t max_pixels = options_.max_image_pixels();
   std::vector<absl::Status> errors(files.size());
   ParallelFor(count, threads, [&](int64_t i) {
     errors[i] = DecodeImageFile(files[i].path, static_cast<int>(size),
-                                pixels + i * image_bytes);
+                                max_pixels, pixels + i * image_bytes);
     return errors[i].ok() || skip_unreadable;
   });
 
@@ -265,12 +272,13 @@ absl::StatusOr<std::unique_ptr<SplitReader>> ImageFolderDataset::Open(
     paths->push_back(std::move(file.path));
   }
   const int size = options_.image_size();
+  const int64_t max_pixels = options_.max_image_pixels();
   return std::make_unique<FileSplitReader>(
       absl::StrCat("image_folder dataset, ", SplitName(split), " split"),
       std::move(labels), size,
       ResolveThreadCount(options_.num_decode_threads()),
-      [paths, size](int64_t index, uint8_t* rgb) {
-        return DecodeImageFile((*paths)[index], size, rgb);
+      [paths, size, max_pixels](int64_t index, uint8_t* rgb) {
+        return DecodeImageFile((*paths)[index], size, max_pixels, rgb);
       });
 }
 

@@ -318,6 +318,41 @@ TEST_F(ImageFolderDatasetTest, FirstErrorIsLowestPath) {
   }
 }
 
+// A 5000x5000 PNG of one colour is small on disk; its header gives its
+// size, so it is rejected without being decoded, by Load and by a reader.
+TEST_F(ImageFolderDatasetTest, ImageOverPixelLimitIsResourceExhausted) {
+  WriteImage("train/cat/small.png", Uniform(4, 1, 2, 3));
+  const std::string large =
+      WriteImage("train/cat/large.png", Uniform(5000, 1, 2, 3));
+  WriteImage("test/cat/small.png", Uniform(4, 1, 2, 3));
+
+  auto dataset =
+      Create(RootOption() + "image_size: 4 max_image_pixels: 1000000");
+  ASSERT_TRUE(dataset.ok()) << dataset.status();
+  const absl::Status loaded = (*dataset)->Load(Split::kTrain).status();
+  EXPECT_EQ(loaded.code(), absl::StatusCode::kResourceExhausted) << loaded;
+  EXPECT_THAT(std::string(loaded.message()),
+              HasSubstr("image " + large +
+                        " is 5000x5000 = 25000000 pixels, more than the "
+                        "limit of 1000000 pixels"));
+  EXPECT_THAT(std::string(loaded.message()), HasSubstr("`max_image_pixels`"));
+
+  absl::StatusOr<std::unique_ptr<SplitReader>> reader =
+      (*dataset)->Open(Split::kTrain);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  // Sorted paths: large.png is image 0.
+  EXPECT_EQ((*reader)->Read({0}).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE((*reader)->Read({1}).ok());
+
+  // With skip_unreadable, the large image is skipped like a corrupt one.
+  ::testing::internal::CaptureStderr();
+  const ImageSet kept = LoadOrDie(
+      "image_size: 4 max_image_pixels: 1000000 skip_unreadable: true");
+  ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(kept.labels, (std::vector<int64_t>{0}));
+}
+
 TEST_F(ImageFolderDatasetTest, SkipUnreadableCountsAndWarns) {
   WriteImage("train/a/1.png", Uniform(2, 1, 1, 1));
   const std::string first = WriteBytes("train/a/2.png", "not an image");
@@ -653,6 +688,7 @@ TEST_F(ImageFolderDatasetTest, BadOptionsAreInvalidArgument) {
       {RootOption() + "image_size: 0", "`image_size` is 0"},
       {RootOption() + "image_size: 65536", "`image_size` is 65536"},
       {RootOption() + "num_decode_threads: -1", "`num_decode_threads` is -1"},
+      {RootOption() + "max_image_pixels: -1", "`max_image_pixels` is -1"},
       {RootOption() + "train_folder: \"\"", "`train_folder`"},
   };
   for (const auto& c : cases) {

@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "datasets/image_size_limit.h"
 #include "opencv2/core.hpp"
 #include "opencv2/imgcodecs.hpp"
 #include "opencv2/imgproc.hpp"
@@ -70,7 +71,14 @@ absl::Status ToRgb(const std::string& path, const cv::Mat& decoded,
 
 }  // namespace
 
-absl::StatusOr<cv::Mat> DecodeRgbImage(const std::string& path) {
+absl::StatusOr<cv::Mat> DecodeRgbImage(const std::string& path,
+                                       int64_t max_pixels) {
+  const std::string what = absl::StrCat("image ", path);
+  if (absl::Status status = CheckImageFilePixels(what, path, max_pixels);
+      !status.ok()) {
+    return status;
+  }
+
   try {
     // NOTE: libjpeg fills the missing rows of a truncated JPEG with grey and
     // only warns, so such a file decodes without an error.
@@ -80,6 +88,12 @@ absl::StatusOr<cv::Mat> DecodeRgbImage(const std::string& path) {
           "failed to decode image ", path,
           ": the file is unreadable, corrupt or not in an image format "
           "that OpenCV reads"));
+    }
+    // The header check above misses formats it cannot read.
+    if (absl::Status status = CheckImagePixels(
+            what, {decoded.cols, decoded.rows}, max_pixels);
+        !status.ok()) {
+      return status;
     }
 
     cv::Mat rgb;
@@ -93,9 +107,10 @@ absl::StatusOr<cv::Mat> DecodeRgbImage(const std::string& path) {
   }
 }
 
-absl::Status DecodeImageFile(const std::string& path, int size, uint8_t* rgb,
+absl::Status DecodeImageFile(const std::string& path, int size,
+                             int64_t max_pixels, uint8_t* rgb,
                              cv::Size* decoded_size) {
-  absl::StatusOr<cv::Mat> converted = DecodeRgbImage(path);
+  absl::StatusOr<cv::Mat> converted = DecodeRgbImage(path, max_pixels);
   if (!converted.ok()) return converted.status();
   if (decoded_size != nullptr) *decoded_size = converted->size();
 

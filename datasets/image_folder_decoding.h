@@ -13,9 +13,10 @@
 namespace panda {
 
 // Decodes the image at `path` into 8-bit RGB (CV_8UC3) of its own size,
-// converting samples and channels as DecodeImageFile does. Errors are those
-// of DecodeImageFile.
-absl::StatusOr<cv::Mat> DecodeRgbImage(const std::string& path);
+// converting samples and channels as DecodeImageFile does. Errors, and the
+// meaning of `max_pixels`, are those of DecodeImageFile.
+absl::StatusOr<cv::Mat> DecodeRgbImage(const std::string& path,
+                                       int64_t max_pixels);
 
 // Decodes the image at `path` and writes it to `rgb` as `size` x `size`
 // pixels in row-major order, 3 bytes (R, G, B) each.
@@ -28,11 +29,17 @@ absl::StatusOr<cv::Mat> DecodeRgbImage(const std::string& path);
 // averaging (cv::INTER_AREA) when neither side grows, bilinearly otherwise,
 // and not at all when it already has that size.
 //
+// An image of more than `max_pixels` pixels (0: no limit) is rejected with
+// ResourceExhausted naming `path`, its size and the limit: before decoding
+// when its header gives the size (image_size_limit.h), after decoding
+// otherwise.
+//
 // Returns DataLoss naming `path` when the file cannot be decoded, and
 // Unimplemented naming `path` and the OpenCV type for other sample types or
 // channel counts. `size` must be positive. When `decoded_size` is not null,
 // it receives the image's width and height before resizing.
-absl::Status DecodeImageFile(const std::string& path, int size, uint8_t* rgb,
+absl::Status DecodeImageFile(const std::string& path, int size,
+                             int64_t max_pixels, uint8_t* rgb,
                              cv::Size* decoded_size = nullptr);
 
 }  // namespace panda

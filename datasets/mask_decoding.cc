@@ -6,14 +6,22 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "datasets/image_size_limit.h"
 #include "opencv2/core.hpp"
 #include "opencv2/imgcodecs.hpp"
 #include "opencv2/imgproc.hpp"
 
 namespace panda {
 
-absl::Status DecodeMaskFile(const std::string& path, int size, uint8_t* mask,
+absl::Status DecodeMaskFile(const std::string& path, int size,
+                            int64_t max_pixels, uint8_t* mask,
                             cv::Size* decoded_size) {
+  const std::string what = absl::StrCat("mask ", path);
+  if (absl::Status status = CheckImageFilePixels(what, path, max_pixels);
+      !status.ok()) {
+    return status;
+  }
+
   try {
     const cv::Mat grey = cv::imread(path, cv::IMREAD_GRAYSCALE);
     if (grey.empty()) {
@@ -21,6 +29,12 @@ absl::Status DecodeMaskFile(const std::string& path, int size, uint8_t* mask,
           "failed to decode mask ", path,
           ": the file is unreadable, corrupt or not in an image format "
           "that OpenCV reads"));
+    }
+    // The header check above misses formats it cannot read.
+    if (absl::Status status =
+            CheckImagePixels(what, {grey.cols, grey.rows}, max_pixels);
+        !status.ok()) {
+      return status;
     }
     if (decoded_size != nullptr) *decoded_size = grey.size();
 

@@ -23,9 +23,13 @@ namespace panda {
 // of the area it covers is defect. When `decoded_size` is not null, it
 // receives the mask's width and height before resizing.
 //
+// A mask of more than `max_pixels` pixels (0: no limit) is rejected with
+// ResourceExhausted, as DecodeImageFile rejects images.
+//
 // Returns DataLoss naming `path` when the file cannot be decoded. `size`
 // must be positive.
-absl::Status DecodeMaskFile(const std::string& path, int size, uint8_t* mask,
+absl::Status DecodeMaskFile(const std::string& path, int size,
+                            int64_t max_pixels, uint8_t* mask,
                             cv::Size* decoded_size = nullptr);
 
 }  // namespace panda

@@ -69,6 +69,12 @@ absl::Status CheckOptions(const MvtecAdDatasetOptions& options) {
                      options.num_decode_threads(),
                      ", but it must be 0 (one per CPU core) or positive"));
   }
+  if (options.max_image_pixels() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "mvtec_ad dataset option `max_image_pixels` is ",
+        options.max_image_pixels(),
+        ", but it must be 0 (no limit) or a positive number of pixels"));
+  }
   return absl::OkStatus();
 }
 
@@ -87,15 +93,16 @@ struct Decoded {
 
 // Decodes `file` into `pixels` (size x size x 3) and its mask, if any,
 // into `mask` (size x size), which is left as it is for a good image.
-Decoded DecodeFile(const MvtecAdFile& file, int size, uint8_t* pixels,
-                   uint8_t* mask) {
+// Either file may have at most `max_pixels` pixels (0: no limit).
+Decoded DecodeFile(const MvtecAdFile& file, int size, int64_t max_pixels,
+                   uint8_t* pixels, uint8_t* mask) {
   cv::Size image_size;
   absl::Status status =
-      DecodeImageFile(file.image_path, size, pixels, &image_size);
+      DecodeImageFile(file.image_path, size, max_pixels, pixels, &image_size);
   if (!status.ok() || file.mask_path.empty()) return {status};
 
   cv::Size mask_size;
-  status = DecodeMaskFile(file.mask_path, size, mask, &mask_size);
+  status = DecodeMaskFile(file.mask_path, size, max_pixels, mask, &mask_size);
   if (!status.ok()) return {status};
 
   if (mask_size != image_size) {
@@ -172,9 +179,10 @@ absl::StatusOr<ImageSet> MvtecAdDataset::Load(Split split) const {
   // Each image and mask is decoded straight into its slot of the tensors.
   const int threads = ResolveThreadCount(options_.num_decode_threads());
   const bool skip_unreadable = options_.skip_unreadable();
+  const int64_t max_pixels = options_.max_image_pixels();
   std::vector<Decoded> results(files.size());
   ParallelFor(count, threads, [&](int64_t i) {
-    results[i] = DecodeFile(files[i], static_cast<int>(size),
+    results[i] = DecodeFile(files[i], static_cast<int>(size), max_pixels,
                             pixels + i * image_bytes, masks + i * mask_bytes);
     return results[i].status.ok() || (skip_unreadable && results[i].skippable);
   });
@@ -244,15 +252,16 @@ absl::StatusOr<std::unique_ptr<SplitReader>> MvtecAdDataset::Open(
   auto files =
       std::make_shared<const std::vector<MvtecAdFile>>(std::move(listed));
   const int size = options_.image_size();
+  const int64_t max_pixels = options_.max_image_pixels();
   return std::make_unique<FileSplitReader>(
       absl::StrCat("mvtec_ad dataset, ", SplitName(split), " split"),
       std::move(labels), size,
       ResolveThreadCount(options_.num_decode_threads()),
-      [files, size](int64_t index, uint8_t* rgb) {
+      [files, size, max_pixels](int64_t index, uint8_t* rgb) {
         const MvtecAdFile& file = (*files)[index];
         std::vector<uint8_t> mask(
             file.mask_path.empty() ? 0 : static_cast<size_t>(size) * size);
-        return DecodeFile(file, size, rgb, mask.data()).status;
+        return DecodeFile(file, size, max_pixels, rgb, mask.data()).status;
       });
 }
 

@@ -280,6 +280,36 @@ TEST_F(MvtecAdDatasetTest, UnreadableMaskIsDataLoss) {
               HasSubstr("failed to decode mask " + broken));
 }
 
+// The category's images are 4x4 = 16 pixels; a limit of 15 rejects each
+// image before decoding, and the first in path order is reported.
+TEST_F(MvtecAdDatasetTest, ImageOverPixelLimitIsResourceExhausted) {
+  WriteCategory();
+
+  const absl::Status status =
+      LoadStatus("image_size: 4 max_image_pixels: 15", Split::kTrain);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("image " + Path("train/good/000.png") +
+                        " is 4x4 = 16 pixels, more than the limit of 15"));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("`max_image_pixels`"));
+  EXPECT_TRUE(LoadStatus("image_size: 4 max_image_pixels: 16", Split::kTest)
+                  .ok());
+}
+
+// A mask larger than its 4x4 image is rejected by the limit before the
+// size mismatch is found.
+TEST_F(MvtecAdDatasetTest, MaskOverPixelLimitIsResourceExhausted) {
+  WriteCategory();
+  const std::string mask =
+      WriteImage("ground_truth/crack/000_mask.png", Flat(8, 8, 255));
+
+  const absl::Status status =
+      LoadStatus("image_size: 4 max_image_pixels: 16", Split::kTest);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("mask " + mask + " is 8x8 = 64 pixels"));
+}
+
 TEST_F(MvtecAdDatasetTest, SkipUnreadableDropsImageAndMask) {
   WriteCategory();
   WriteBytes("test/good/000.png", "not an image");
@@ -419,6 +449,7 @@ TEST_F(MvtecAdDatasetTest, BadOptionsAreInvalidArgument) {
       {Options("image_size: 0"), "`image_size` is 0"},
       {Options("image_size: 65536"), "`image_size` is 65536"},
       {Options("num_decode_threads: -1"), "`num_decode_threads` is -1"},
+      {Options("max_image_pixels: -1"), "`max_image_pixels` is -1"},
   };
   for (const auto& c : cases) {
     auto dataset = Create(c.text);

@@ -204,7 +204,10 @@ absl::StatusOr<std::unique_ptr<Dataset>> CreateSyntheticDefectsDataset(
         absl::StrCat("synthetic_defects dataset option `texture`: ",
                      stamp.status().message()));
   }
-  absl::StatusOr<cv::Mat> texture = DecodeRgbImage(options.texture());
+  // The texture is one tile that the images are cut from, so it has no
+  // option of its own for a pixel limit.
+  absl::StatusOr<cv::Mat> texture =
+      DecodeRgbImage(options.texture(), /*max_pixels=*/0);
   if (!texture.ok()) {
     return absl::Status(
         texture.status().code(),

@@ -14,6 +14,20 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+
+// hnswlib 0.6.2 with SSE prefetches the entry after the last one of a link
+// list (searchBaseLayer in hnswalg.h), which reads up to 4 bytes past the
+// end of a full list's allocation. The read only feeds a prefetch, but
+// AddressSanitizer reports it, so builds with AddressSanitizer turn off
+// hnswlib's manual vectorisation, which drops those prefetches and computes
+// distances with its scalar functions instead.
+#if defined(__SANITIZE_ADDRESS__)
+#define NO_MANUAL_VECTORIZATION
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NO_MANUAL_VECTORIZATION
+#endif
+#endif
 #include "hnswlib/hnswlib.h"
 
 namespace panda {

@@ -12,6 +12,7 @@
 #include "absl/strings/strip.h"
 #include "backbones/torchscript/module_taps.h"
 #include "backbones/torchvision/network_input.h"
+#include "backbones/torchvision/zip_archive.h"
 #include "core/fnv1a.h"
 #include "core/logging.h"
 #include "core/plugin_options.h"
@@ -48,6 +49,23 @@ absl::StatusOr<torch::jit::Module> LoadScriptModule(const std::string& path) {
   if (!std::filesystem::is_regular_file(path, error)) {
     return absl::NotFoundError(absl::StrCat(kPlugin, ": module file not found: ", path));
   }
+
+  // LibTorch 1.13 checks no CRC-32 (its zip reader is built with miniz's
+  // checks off), and some corrupt records make it end the process instead of
+  // throwing: torch::jit::ErrorReport::what() is noexcept, but it unpickles
+  // the module's debug records to quote the failing code, so a corrupt
+  // .debug_pkl record calls std::terminate. Verifying every record first
+  // turns such files into DataLoss.
+  // NOTE: A file crafted with valid CRC-32s and damaged records still reaches
+  // LibTorch, where it can end the process or request gigabytes of memory.
+  // Like pickles, TorchScript files must come from a trusted source.
+  absl::StatusOr<torchvision::ZipArchive> archive = torchvision::ZipArchive::Open(path);
+  absl::Status verified = archive.status();
+  if (verified.ok()) verified = archive->VerifyRecords();
+  if (!verified.ok()) {
+    return absl::DataLossError(absl::StrCat(kPlugin, ": invalid module file: ", verified.message()));
+  }
+
   try {
     return torch::jit::load(path, torch::kCPU);
   } catch (const std::exception& e) {

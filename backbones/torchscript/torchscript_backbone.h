@@ -44,8 +44,10 @@ class TorchscriptBackbone : public Backbone {
   // that fails or gives no 2-D or 4-D "pooled" source. Invalid taps are
   // InvalidArgument too: no or both of submodule and method, a duplicate or
   // reserved name, a submodule that AddTapMethod rejects, an unknown method.
-  // A missing file is NotFound. A file that torch::jit::load cannot read is
-  // DataLoss, or InvalidArgument when it is a torch.save checkpoint.
+  // A missing file is NotFound. A file that is not a well-formed zip
+  // archive, has a record that fails its CRC-32 check or that
+  // torch::jit::load cannot read is DataLoss, or InvalidArgument when it is
+  // a torch.save checkpoint.
   static absl::StatusOr<std::unique_ptr<TorchscriptBackbone>> Create(
       const TorchscriptBackboneOptions& options);
 

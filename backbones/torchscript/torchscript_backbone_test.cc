@@ -4,6 +4,7 @@
 // torchvision's resnet18 scripted by ./setup.sh into data/fixtures/.
 #include "backbones/torchscript/torchscript_backbone.h"
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -23,6 +24,7 @@ namespace panda {
 namespace {
 
 using torchvision::testing::FixturePath;
+using torchvision::testing::ReadFileBytes;
 using torchvision::testing::ReadTensors;
 using torchvision::testing::RelativeDifference;
 using torchvision::testing::TestdataPath;
@@ -170,6 +172,33 @@ TEST(TorchscriptBackboneTest, UnreadableFilesAreReported) {
   const std::string garbage = WriteTemporaryFile("garbage.pt", "this is not a zip archive");
   ExpectError(CreateFromText(absl::StrCat("module_file: \"", garbage, "\"")),
               absl::StatusCode::kDataLoss, garbage);
+}
+
+// Found by fuzz/torchscript_fuzzer: tiny_scripted.pt with 13 bytes changed,
+// in data.pkl, in the code record functional.py and in two deflated
+// .debug_pkl records.
+// torch::jit::load failed to compile the code, and the what() of its
+// exception unpickled the corrupt debug record, threw from a noexcept
+// function and so ended the process. The CRC-32 checks now reject the file
+// before LibTorch reads it.
+TEST(TorchscriptBackboneTest, CorruptDebugRecordIsDataLoss) {
+  std::string bytes = ReadFileBytes(TinyModule());
+  const struct {
+    size_t offset;
+    uint8_t value;
+  } changes[] = {{4017, 0x5f}, {4018, 0x5f}, {4019, 0x70}, {4020, 0x61},  {4021, 0x72},
+                 {4022, 0x61}, {4023, 0x6d}, {4024, 0x65}, {4025, 0x74},  {4026, 0x65},
+                 {6090, 0x32}, {15928, 0x6b}, {17846, 0xe0}};
+  ASSERT_EQ(bytes.size(), 21707u);
+  for (const auto& change : changes) bytes[change.offset] = static_cast<char>(change.value);
+  const std::string path = WriteTemporaryFile("corrupt_debug_record.pt", bytes);
+
+  // Records are verified in name order, so the first corrupt one is the
+  // debug record of tiny_net.py.
+  ExpectError(CreateFromText(absl::StrCat("module_file: \"", path, "\"")),
+              absl::StatusCode::kDataLoss,
+              absl::StrCat("invalid module file: ", path,
+                           ": record code/__torch__/tiny_net.py.debug_pkl "));
 }
 
 TEST(TorchscriptBackboneTest, ModuleSharesTheScriptModulesTensors) {

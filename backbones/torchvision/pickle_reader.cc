@@ -1,5 +1,6 @@
 #include "backbones/torchvision/pickle_reader.h"
 
+#include <algorithm>
 #include <cstring>
 #include <unordered_map>
 
@@ -65,15 +66,44 @@ enum Opcode : uint8_t {
   kFrame = 0x95,
 };
 
-PickleValuePtr MakeValue(Kind kind) {
-  auto value = std::make_shared<PickleValue>();
-  value->kind = kind;
-  return value;
+// Maximum nesting depth of values: a list in a list in a list has depth 2.
+// torch.save's state dicts nest a few levels. Destroying a value recurses
+// once per level, so the bound keeps that recursion far from the end of the
+// stack.
+constexpr int kMaxDepth = 1000;
+
+// The values that `value` refers to, in a fixed order: items, then the key
+// and value of each entry, then state.
+size_t ChildCount(const PickleValue& value) {
+  return value.items.size() + 2 * value.entries.size() +
+         (value.state != nullptr ? 1 : 0);
+}
+
+const PickleValue* Child(const PickleValue& value, size_t index) {
+  if (index < value.items.size()) return value.items[index].get();
+  index -= value.items.size();
+  if (index < 2 * value.entries.size()) {
+    const auto& entry = value.entries[index / 2];
+    return (index % 2 == 0 ? entry.first : entry.second).get();
+  }
+  return value.state.get();
 }
 
 class PickleMachine {
  public:
   explicit PickleMachine(absl::string_view bytes) : bytes_(bytes) {}
+
+  // Unless Run() succeeded, unlinks every value made, so that values which
+  // contain themselves are freed too and nested values are freed one at a
+  // time instead of recursively.
+  ~PickleMachine() {
+    if (succeeded_) return;
+    for (const PickleValuePtr& value : made_) {
+      value->items.clear();
+      value->entries.clear();
+      value->state.reset();
+    }
+  }
 
   absl::StatusOr<PickleValuePtr> Run() {
     while (true) {
@@ -82,6 +112,8 @@ class PickleMachine {
       PANDA_RETURN_IF_ERROR(ReadLittleEndian(1, &opcode));
       if (opcode == kStop) {
         if (stack_.empty()) return Error("STOP with an empty stack");
+        PANDA_RETURN_IF_ERROR(CheckStructure());
+        succeeded_ = true;
         return stack_.back();
       }
       PANDA_RETURN_IF_ERROR(Step(opcode));
@@ -89,6 +121,65 @@ class PickleMachine {
   }
 
  private:
+  PickleValuePtr MakeValue(Kind kind) {
+    auto value = std::make_shared<PickleValue>();
+    value->kind = kind;
+    made_.push_back(value);
+    return value;
+  }
+
+  // Returns DataLoss if a value contains itself, directly or through others
+  // (APPEND, SETITEM and BUILD with memoized values can link a container
+  // into itself), or if values nest deeper than kMaxDepth. One depth-first
+  // walk over every value made, so values dropped from the stack count too.
+  absl::Status CheckStructure() const {
+    const auto too_deep = [] {
+      return absl::DataLossError(absl::StrCat(
+          "pickle: values nest more than ", kMaxDepth, " levels deep"));
+    };
+    // Depth of each value whose walk has finished; -1 while it is on `path`.
+    std::unordered_map<const PickleValue*, int> depth;
+    struct Step {
+      const PickleValue* value;
+      size_t next_child;
+      int depth;
+    };
+    std::vector<Step> path;
+    for (const PickleValuePtr& start : made_) {
+      if (!depth.emplace(start.get(), -1).second) continue;
+      path.push_back({start.get(), 0, 0});
+      while (!path.empty()) {
+        Step& step = path.back();
+        if (step.next_child == ChildCount(*step.value)) {
+          const int finished = step.depth;
+          depth[step.value] = finished;
+          path.pop_back();
+          if (path.empty()) continue;
+          path.back().depth = std::max(path.back().depth, finished + 1);
+          if (path.back().depth > kMaxDepth) return too_deep();
+          continue;
+        }
+
+        const PickleValue* child = Child(*step.value, step.next_child++);
+        const auto [found, inserted] = depth.emplace(child, -1);
+        if (inserted) {
+          // The values on `path` nest path.size() levels deep above `child`.
+          if (path.size() > static_cast<size_t>(kMaxDepth)) return too_deep();
+          path.push_back({child, 0, 0});
+          continue;
+        }
+        if (found->second < 0) {
+          return absl::DataLossError(absl::StrCat(
+              "pickle: ", DescribePickleValue(*child),
+              " contains itself; torch.save does not write reference cycles"));
+        }
+        step.depth = std::max(step.depth, found->second + 1);
+        if (step.depth > kMaxDepth) return too_deep();
+      }
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status Error(absl::string_view problem) const {
     return absl::DataLossError(
         absl::StrCat("pickle: ", problem, " at byte ", opcode_offset_));
@@ -475,6 +566,9 @@ class PickleMachine {
   std::vector<PickleValuePtr> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, PickleValuePtr> memo_;
+  // Every value made, for CheckStructure() and the destructor.
+  std::vector<PickleValuePtr> made_;
+  bool succeeded_ = false;
 };
 
 }  // namespace

@@ -69,7 +69,9 @@ struct PickleValue {
 };
 
 // Parses one pickle. Returns DataLoss, naming the byte offset, for truncated
-// or malformed input and for opcodes outside the supported subset.
+// or malformed input and for opcodes outside the supported subset. Also
+// DataLoss: a value that contains itself (such as a list appended to itself)
+// and values nested more than 1000 levels deep.
 absl::StatusOr<PickleValuePtr> ParsePickle(absl::string_view bytes);
 
 // A short description for error messages: "a str", "a dict with 3 entries",

@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace panda::torchvision {
@@ -161,6 +162,76 @@ TEST(PickleReaderTest, KeepsStateOfCalls) {
   EXPECT_EQ(DescribePickleValue(**root), "an object made by m.C");
   ASSERT_NE((*root)->state, nullptr);
   EXPECT_EQ((*root)->state->kind, Kind::kDict);
+}
+
+// Found by fuzz/pickle_reader_fuzzer: MARK, DUP and APPENDS append a list to
+// itself before an invalid PROTO fails the parse. The reference cycle
+// leaked the list until failed parses unlinked their values.
+TEST(PickleReaderTest, FailedParseWithCycleIsDataLoss) {
+  const absl::StatusOr<PickleValuePtr> root = ParsePickle(Bytes(
+      "898989898989898989898989898989898989898989898989898989898989898989898989"
+      "800495647d94288c0161945d942832898989894b948c037373739465808989"));
+  ASSERT_FALSE(root.ok());
+  EXPECT_EQ(root.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(absl::StrContains(root.status().message(), "unsupported pickle protocol 137"))
+      << root.status();
+}
+
+TEST(PickleReaderTest, ValueContainingItselfIsDataLoss) {
+  const struct {
+    const char* name;
+    std::string bytes;
+    const char* described;
+  } cases[] = {
+      // EMPTY_LIST, DUP, APPEND.
+      {"list in itself", std::string("\x80\x02]2a.", 6), "a list of 1"},
+      // EMPTY_DICT, BINPUT 0, BININT1 1, BINGET 0, SETITEM: d[1] = d.
+      {"dict in itself", std::string("\x80\x02}q\x00K\x01h\x00s.", 11), "a dict with 1 entries"},
+      // GLOBAL m.C, EMPTY_TUPLE, REDUCE, BINPUT 0, BINGET 0, BUILD: the
+      // object's state is the object.
+      {"call with itself as state", std::string("\x80\x02" "cm\nC\n" ")Rq\x00h\x00" "b.", 15),
+       "an object made by m.C"},
+      // A list in itself, dropped with POP; the result is None.
+      {"dropped cycle", std::string("\x80\x02]2a0N.", 8), "a list of 1"},
+  };
+  for (const auto& c : cases) {
+    const absl::StatusOr<PickleValuePtr> root = ParsePickle(c.bytes);
+    ASSERT_FALSE(root.ok()) << c.name;
+    EXPECT_EQ(root.status().code(), absl::StatusCode::kDataLoss) << c.name;
+    EXPECT_TRUE(absl::StrContains(root.status().message(),
+                                  absl::StrCat(c.described, " contains itself")))
+        << c.name << ": " << root.status();
+  }
+}
+
+// `depth` lists, each inside the next: EMPTY_LIST `depth` times, then
+// APPEND `depth - 1` times.
+std::string NestedLists(int depth) {
+  return "\x80\x02" + std::string(depth, ']') + std::string(depth - 1, 'a') + ".";
+}
+
+TEST(PickleReaderTest, NestingDepthIsBounded) {
+  // 1001 lists nest 1000 levels deep: the outermost has depth 1000.
+  absl::StatusOr<PickleValuePtr> root = ParsePickle(NestedLists(1001));
+  ASSERT_TRUE(root.ok()) << root.status();
+  int depth = 0;
+  for (const PickleValue* value = root->get(); !value->items.empty();
+       value = value->items[0].get()) {
+    ++depth;
+  }
+  EXPECT_EQ(depth, 1000);
+
+  root = ParsePickle(NestedLists(1002));
+  ASSERT_FALSE(root.ok());
+  EXPECT_EQ(root.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(absl::StrContains(root.status().message(), "nest more than 1000 levels"))
+      << root.status();
+
+  // A million levels: rejected, and freed without recursing once per level.
+  root = ParsePickle(NestedLists(1000000));
+  ASSERT_FALSE(root.ok());
+  EXPECT_TRUE(absl::StrContains(root.status().message(), "nest more than 1000 levels"))
+      << root.status();
 }
 
 }  // namespace

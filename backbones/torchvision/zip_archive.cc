@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/status_macros.h"
@@ -26,6 +27,10 @@ constexpr uint64_t kCentralSize = 46;
 constexpr uint64_t kLocalSize = 30;
 constexpr uint64_t kMaxCommentSize = 65535;
 constexpr uint16_t kZip64ExtraId = 0x0001;
+constexpr uint16_t kStored = 0;
+constexpr uint16_t kDeflated = 8;
+// Bytes read (and inflated) at a time by VerifyRecords.
+constexpr uint64_t kVerifyChunkBytes = uint64_t{1} << 20;
 
 uint64_t LittleEndian(const unsigned char* bytes, int size) {
   uint64_t value = 0;
@@ -204,18 +209,12 @@ absl::Status ZipArchive::ReadRecord(const std::string& name, void* buffer, uint6
     return absl::InvalidArgumentError(absl::StrCat(path_, ": record ", name, " has ",
                                                    record.size, " bytes, not ", size));
   }
-  if (record.method != 0 || record.compressed_size != record.size) {
+  if (record.method != kStored || record.compressed_size != record.size) {
     return DataLoss(absl::StrCat("record ", name, " is compressed (method ", record.method,
                                  "); torch.save stores records uncompressed"));
   }
 
-  std::vector<unsigned char> local(kLocalSize);
-  PANDA_RETURN_IF_ERROR(ReadAt(record.local_header_offset, local.data(), local.size()));
-  if (U32(local, 0) != kLocalSignature) {
-    return DataLoss(absl::StrCat("record ", name, " has an invalid local header"));
-  }
-  const uint64_t data_offset =
-      record.local_header_offset + kLocalSize + U16(local, 26) + U16(local, 28);
+  PANDA_ASSIGN_OR_RETURN(const uint64_t data_offset, DataOffset(name, record));
   PANDA_RETURN_IF_ERROR(ReadAt(data_offset, buffer, size));
 
   // zlib's crc32 takes at most 4 GiB per call.
@@ -225,6 +224,102 @@ absl::Status ZipArchive::ReadRecord(const std::string& name, void* buffer, uint6
     const uInt chunk = static_cast<uInt>(std::min<uint64_t>(size - done, 1u << 30));
     crc = crc32(crc, bytes + done, chunk);
     done += chunk;
+  }
+  if (crc != record.crc32) {
+    return DataLoss(absl::StrCat("record ", name, " fails its CRC-32 check (stored ",
+                                 absl::Hex(record.crc32, absl::kZeroPad8), ", computed ",
+                                 absl::Hex(crc, absl::kZeroPad8), "): the file is corrupt"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> ZipArchive::DataOffset(const std::string& name,
+                                                 const Record& record) {
+  std::vector<unsigned char> local(kLocalSize);
+  PANDA_RETURN_IF_ERROR(ReadAt(record.local_header_offset, local.data(), local.size()));
+  if (U32(local, 0) != kLocalSignature) {
+    return DataLoss(absl::StrCat("record ", name, " has an invalid local header"));
+  }
+  return record.local_header_offset + kLocalSize + U16(local, 26) + U16(local, 28);
+}
+
+absl::Status ZipArchive::VerifyRecords() {
+  for (const auto& [name, record] : records_) {
+    PANDA_RETURN_IF_ERROR(VerifyRecord(name, record));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ZipArchive::VerifyRecord(const std::string& name, const Record& record) {
+  if (record.method != kStored && record.method != kDeflated) {
+    return DataLoss(absl::StrCat("record ", name, " uses compression method ", record.method,
+                                 "; only stored (0) and deflate (8) records can be read"));
+  }
+  if (record.method == kStored && record.compressed_size != record.size) {
+    return DataLoss(absl::StrCat("record ", name, " is stored uncompressed in ",
+                                 record.compressed_size, " bytes but has ", record.size));
+  }
+  PANDA_ASSIGN_OR_RETURN(const uint64_t data_offset, DataOffset(name, record));
+  if (!Inside(data_offset, record.compressed_size, file_size_)) {
+    return DataLoss(absl::StrCat("record ", name, " runs past the end of the file"));
+  }
+
+  // inflateInit2 with negative window bits reads a raw deflate stream, as
+  // zip stores it. `stream` is unused for stored records.
+  const bool deflated = record.method == kDeflated;
+  z_stream stream = {};
+  if (deflated && inflateInit2(&stream, -MAX_WBITS) != Z_OK) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(path_, ": failed to set up inflation of record ", name));
+  }
+  absl::Cleanup end_inflation = [&] {
+    if (deflated) inflateEnd(&stream);
+  };
+
+  std::vector<unsigned char> input(std::min<uint64_t>(record.compressed_size, kVerifyChunkBytes));
+  std::vector<unsigned char> output(deflated ? kVerifyChunkBytes : 0);
+  uLong crc = crc32(0L, Z_NULL, 0);
+  uint64_t read = 0;
+  uint64_t produced = 0;
+  bool ended = !deflated;
+  while (read < record.compressed_size) {
+    const uint64_t piece = std::min<uint64_t>(record.compressed_size - read, input.size());
+    PANDA_RETURN_IF_ERROR(ReadAt(data_offset + read, input.data(), piece));
+    read += piece;
+    if (!deflated) {
+      crc = crc32(crc, input.data(), static_cast<uInt>(piece));
+      produced += piece;
+      continue;
+    }
+
+    stream.next_in = input.data();
+    stream.avail_in = static_cast<uInt>(piece);
+    while (stream.avail_in > 0 && !ended) {
+      stream.next_out = output.data();
+      stream.avail_out = static_cast<uInt>(output.size());
+      const int result = inflate(&stream, Z_NO_FLUSH);
+      if (result != Z_OK && result != Z_STREAM_END) {
+        return DataLoss(absl::StrCat("record ", name, " has a corrupt deflate stream (",
+                                     stream.msg != nullptr ? stream.msg : zError(result), ")"));
+      }
+      const uint64_t got = output.size() - stream.avail_out;
+      crc = crc32(crc, output.data(), static_cast<uInt>(got));
+      produced += got;
+      ended = result == Z_STREAM_END;
+      if (produced > record.size) break;
+    }
+    if (produced > record.size) break;
+  }
+  if (produced > record.size) {
+    return DataLoss(absl::StrCat("record ", name, " inflates to more than the ", record.size,
+                                 " bytes that the central directory gives"));
+  }
+  if (!ended) {
+    return DataLoss(absl::StrCat("record ", name, " has a truncated deflate stream"));
+  }
+  if (produced != record.size) {
+    return DataLoss(absl::StrCat("record ", name, " holds ", produced,
+                                 " bytes, but the central directory gives ", record.size));
   }
   if (crc != record.crc32) {
     return DataLoss(absl::StrCat("record ", name, " fails its CRC-32 check (stored ",

@@ -2,7 +2,9 @@
 // uncompressed ("stored") records under one top folder, zip64 where needed.
 // It checks the CRC-32 of every record it reads, which LibTorch 1.13's own
 // reader (caffe2::serialize::PyTorchStreamReader, built with miniz's CRC
-// checks turned off) does not, so a flipped byte is caught.
+// checks turned off) does not, so a flipped byte is caught. VerifyRecords
+// also checks the deflated code/ records of torch.jit.save archives, which
+// ReadRecord does not read.
 //
 //   PANDA_ASSIGN_OR_RETURN(ZipArchive archive, ZipArchive::Open(path));
 //   PANDA_ASSIGN_OR_RETURN(std::string pickle, archive.ReadRecord("data.pkl"));
@@ -47,6 +49,14 @@ class ZipArchive {
   // Reads a whole record as a string; errors as above.
   absl::StatusOr<std::string> ReadRecord(const std::string& name);
 
+  // Checks the CRC-32 of every record, inflating the records that are
+  // compressed with deflate (method 8, as torch.jit.save writes its code/
+  // records), piece by piece. Returns DataLoss naming the file and the record
+  // for a record that lies outside the file, another compression method, a
+  // corrupt deflate stream, a size other than the central directory's, or a
+  // CRC mismatch.
+  absl::Status VerifyRecords();
+
  private:
   struct Record {
     uint64_t local_header_offset = 0;
@@ -62,6 +72,9 @@ class ZipArchive {
   // Reads `size` bytes at `offset` of the file.
   absl::Status ReadAt(uint64_t offset, void* buffer, uint64_t size);
   absl::Status ReadCentralDirectory();
+  // Offset of the data of `record`, after its local header.
+  absl::StatusOr<uint64_t> DataOffset(const std::string& name, const Record& record);
+  absl::Status VerifyRecord(const std::string& name, const Record& record);
 
   std::string path_;
   uint64_t file_size_ = 0;
