@@ -9,6 +9,9 @@
 
 namespace panda {
 
+// NOTE: each pick is one small matrix-vector product, and LibTorch's
+// threads cost more than they save there: //benchmarks:coreset_benchmark
+// ran 2.4 to 4.8 times slower with 2 threads than with 1 on 2 cores.
 absl::StatusOr<torch::Tensor> GreedyCoresetIndices(const torch::Tensor& bank,
                                                    int64_t count,
                                                    int64_t projection_dim,
