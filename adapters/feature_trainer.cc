@@ -277,6 +277,13 @@ absl::Status TrainBackbone(Backbone& backbone, const TrainingData& data,
                           ? absl::StrCat(", data parallel over ",
                                          distributed.world_size(), " ranks")
                           : "");
+  if (distributed.is_distributed() && !options.freeze_batchnorm()) {
+    PANDA_LOG(WARNING)
+        << "training.freeze_batchnorm is false: each of the "
+        << distributed.world_size()
+        << " ranks normalises its share of a batch with that share's "
+           "statistics, so results differ from one process's";
+  }
   // Earlier epochs' statistics reach the caller again after a resume, marked
   // as such, so its records are whole.
   for (size_t i = 0; i < progress.history.size(); ++i) {
