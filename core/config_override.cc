@@ -12,10 +12,18 @@
 #include "core/status_macros.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/dynamic_message.h"
+#include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 
 namespace panda {
 namespace {
+
+// Drops the parser's messages; the caller reports the value and field.
+class TextErrorSink : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int, int, const std::string&) override {}
+  void AddWarning(int, int, const std::string&) override {}
+};
 
 using google::protobuf::Descriptor;
 using google::protobuf::FieldDescriptor;
@@ -125,8 +133,12 @@ absl::Status SetField(const std::vector<std::string>& path, size_t position,
       !absl::StartsWith(value, "\"")) {
     text = absl::StrCat("\"", absl::CEscape(value), "\"");
   }
-  if (!google::protobuf::TextFormat::ParseFieldValueFromString(text, field,
-                                                              &message)) {
+  // A parser with an error collector of its own keeps protobuf from
+  // logging a second, raw message beside the one returned here.
+  TextErrorSink ignored_errors;
+  google::protobuf::TextFormat::Parser parser;
+  parser.RecordErrorsTo(&ignored_errors);
+  if (!parser.ParseFieldValueFromString(text, field, &message)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--set ", assignment, ": \"", value, "\" is not a valid value for ",
         field->full_name(), " (", field->type_name(), ")"));
