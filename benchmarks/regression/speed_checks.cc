@@ -125,7 +125,13 @@ absl::StatusOr<SpeedMeasurement> MeasureFeatureExtractionSpeed(
       BackboneRegistry().Create(config.backbone().name(),
                                 config.backbone().options()));
   PANDA_ASSIGN_OR_RETURN(ImageSet test, dataset->Load(Split::kTest));
-  const int64_t count = std::min<int64_t>(images, test.images.size(0));
+  if (images > test.images.size(0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "speed.feature_extraction.images: ", images, " requested, but the ",
+        "test split of ", config.dataset().name(), " has only ",
+        test.images.size(0), " images"));
+  }
+  const int64_t count = images;
   const torch::Tensor pixels = test.images.slice(0, 0, count).contiguous();
   const int64_t batch_size = config.batch_size();
 
