@@ -9,9 +9,22 @@
 
 namespace panda {
 
-// NOTE: each pick is one small matrix-vector product, and LibTorch's
-// threads cost more than they save there: //benchmarks:coreset_benchmark
-// ran 2.4 to 4.8 times slower with 2 threads than with 1 on 2 cores.
+namespace {
+
+// Sets LibTorch's intra-op thread count for the lifetime of this object.
+class ScopedTorchThreads {
+ public:
+  explicit ScopedTorchThreads(int threads) : previous_(torch::get_num_threads()) {
+    torch::set_num_threads(threads);
+  }
+  ~ScopedTorchThreads() { torch::set_num_threads(previous_); }
+
+ private:
+  int previous_;
+};
+
+}  // namespace
+
 absl::StatusOr<torch::Tensor> GreedyCoresetIndices(const torch::Tensor& bank,
                                                    int64_t count,
                                                    int64_t projection_dim,
@@ -53,6 +66,12 @@ absl::StatusOr<torch::Tensor> GreedyCoresetIndices(const torch::Tensor& bank,
       torch::full({rows}, std::numeric_limits<float>::infinity(), points.options());
   torch::Tensor distances = torch::empty({rows}, points.options());
   ProgressBar progress(label, count, "patches");
+
+  // Each pick is one matrix-vector product and a few element-wise passes,
+  // too little work per call for LibTorch's thread pool: with 2 threads
+  // instead of 1 on 2 idle cores, //benchmarks:coreset_benchmark took 2.4
+  // to 4.8 times as long.
+  ScopedTorchThreads single_thread(1);
   for (int64_t i = 0; i < count; ++i) {
     picked_data[i] = next;
     // |x - p|^2 = |x|^2 + |p|^2 - 2 x.p, clamped at 0 against rounding.
