@@ -135,10 +135,10 @@ absl::Status ValidateTrainingOptions(const TrainingOptions& options,
   if (!(optimizer.momentum() >= 0 && optimizer.momentum() < 1)) {
     return invalid("optimizer.momentum", optimizer.momentum(), "in [0, 1)");
   }
-  if (!(optimizer.weight_decay() >= 0)) {
+  if (!(optimizer.weight_decay() >= 0) || !std::isfinite(optimizer.weight_decay())) {
     return invalid("optimizer.weight_decay", optimizer.weight_decay(), "0 or positive");
   }
-  if (!(options.clip_grad_norm() >= 0)) {
+  if (!(options.clip_grad_norm() >= 0) || !std::isfinite(options.clip_grad_norm())) {
     return invalid("clip_grad_norm", options.clip_grad_norm(), "0 (no clipping) or positive");
   }
   if (options.batch_size() <= 0) return invalid("batch_size", options.batch_size(), "positive");

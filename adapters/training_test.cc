@@ -240,6 +240,9 @@ TEST(EarlyStoppingTest, InvalidTrainingValuesNameTheField) {
       {"training { optimizer { learning_rate: -1 } }", "training.optimizer.learning_rate is -1"},
       {"training { max_iterations: -3 }", "training.max_iterations is -3"},
       {"training { clip_grad_norm: -1 }", "training.clip_grad_norm is -1"},
+      {"training { clip_grad_norm: inf }", "training.clip_grad_norm is inf"},
+      {"training { optimizer { weight_decay: inf } }",
+       "training.optimizer.weight_decay is inf"},
       {"training { collapse_warning_fraction: 2 }", "training.collapse_warning_fraction is 2"},
       {"training { batch_size: 0 }", "training.batch_size is 0"},
   };

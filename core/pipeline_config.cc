@@ -25,6 +25,7 @@ namespace {
 // start thousands of threads or allocate a batch of millions of images.
 constexpr int kMaxBatchSize = 65536;
 constexpr int kMaxThreads = 1024;
+constexpr double kMaxSmoothingSigma = 256;
 
 template <typename T>
 absl::Status CheckPlugin(const PluginConfig& plugin, const char* field,
@@ -54,10 +55,13 @@ absl::Status CheckSegmentation(const PipelineConfig& config,
         source, ": segmentation works on pretrained features only; adapter \"",
         config.adapter().name(), "\" must be \"none\""));
   }
-  if (!(segmentation.smoothing_sigma() >= 0)) {
+  // Beyond a few hundred pixels the Gaussian flattens any map, and its
+  // kernel grows with sigma until the convolution cannot be set up.
+  if (!(segmentation.smoothing_sigma() >= 0 &&
+        segmentation.smoothing_sigma() <= kMaxSmoothingSigma)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        source, ": segmentation.smoothing_sigma must be 0 or more, got ",
-        segmentation.smoothing_sigma()));
+        source, ": segmentation.smoothing_sigma must be in [0, ",
+        kMaxSmoothingSigma, "] pixels, got ", segmentation.smoothing_sigma()));
   }
   if (segmentation.pictures() < 0) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -140,7 +140,8 @@ TEST(PipelineConfigTest, BadSegmentationFieldsAreNamed) {
   EXPECT_NE(SegmentationError(kSegmenter, "adapter { name: \"test_adapter\" }")
                 .find("must be \"none\""),
             std::string::npos);
-  for (const char* field : {"smoothing_sigma: -1", "pictures: -2", "pro_fpr_limit: 0"}) {
+  for (const char* field : {"smoothing_sigma: -1", "smoothing_sigma: inf", "smoothing_sigma: 1e6",
+                            "pictures: -2", "pro_fpr_limit: 0"}) {
     const std::string name(field, std::string(field).find(':'));
     EXPECT_NE(SegmentationError(absl::StrCat(kSegmenter, field)).find("segmentation." + name),
               std::string::npos)

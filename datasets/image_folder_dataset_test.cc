@@ -296,6 +296,28 @@ TEST_F(ImageFolderDatasetTest, CorruptFileIsDataLossNamingPath) {
               HasSubstr("failed to decode image " + broken));
 }
 
+TEST_F(ImageFolderDatasetTest, BrokenLinksAreNamedNotDropped) {
+  WriteImage("train/a/good.png", Uniform(2, 1, 1, 1));
+  WriteImage("test/a/x.png", Uniform(2, 1, 1, 1));
+  const std::string dangling = Path("train/a/dangling.png");
+  std::filesystem::create_symlink(Path("train/a/absent.png"), dangling);
+  const std::string loop = Path("train/a/loop.png");
+  std::filesystem::create_symlink(loop, loop);
+
+  auto dataset = Create(RootOption() + "image_size: 2");
+  ASSERT_TRUE(dataset.ok()) << dataset.status();
+  absl::StatusOr<ImageSet> train = (*dataset)->Load(Split::kTrain);
+  EXPECT_FALSE(train.ok());
+  EXPECT_THAT(std::string(train.status().message()), HasSubstr(dangling));
+
+  auto skipping =
+      Create(RootOption() + "image_size: 2 skip_unreadable: true");
+  ASSERT_TRUE(skipping.ok()) << skipping.status();
+  absl::StatusOr<ImageSet> kept = (*skipping)->Load(Split::kTrain);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_EQ(kept->images.size(0), 1);
+}
+
 TEST_F(ImageFolderDatasetTest, FirstErrorIsLowestPath) {
   for (int i = 0; i < 40; ++i) {
     const std::string name = "train/a/" + std::to_string(100 + i) + ".png";

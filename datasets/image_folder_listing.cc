@@ -82,9 +82,13 @@ absl::StatusOr<std::vector<std::string>> ListImageFiles(
       if (it->is_directory(type_error)) it.disable_recursion_pending();
       continue;
     }
-    // is_regular_file follows links to files.
-    if (it->is_regular_file(type_error) &&
-        HasImageExtension(path.filename().string())) {
+    // is_regular_file follows links to files. A link that leads nowhere
+    // (dangling, or a loop) is listed too, so that decoding reports it by
+    // name rather than the image silently leaving the set.
+    const bool file = it->is_regular_file(type_error);
+    const bool broken_link = !file && it->is_symlink(type_error) &&
+                             !fs::exists(path, type_error);
+    if ((file || broken_link) && HasImageExtension(path.filename().string())) {
       paths.push_back(path.string());
     }
   }
