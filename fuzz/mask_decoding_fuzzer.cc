@@ -9,15 +9,6 @@
 #include "fuzz/fuzz_support.h"
 #include "fuzz/image_seeds.h"
 
-namespace {
-
-// The pixel limit the decoders check from the file's header (image
-// headers are fuzzed too) and after decoding. One megapixel keeps a mutated
-// header that claims a huge image from slowing the run down.
-constexpr int64_t kMaxPixels = 1 << 20;
-
-}  // namespace
-
 extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
   panda::fuzz::WriteSeedsIfRequested(argc, argv, panda::fuzz::ImageSeeds);
   return 0;
@@ -28,8 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (int side : {2, 16}) {
     std::vector<uint8_t> mask(static_cast<size_t>(side) * side);
     cv::Size decoded_size;
-    (void)panda::DecodeMaskFile(path, side, kMaxPixels, mask.data(),
-                                &decoded_size);
+    (void)panda::DecodeMaskFile(path, side, panda::fuzz::kMaxImagePixels,
+                                mask.data(), &decoded_size);
   }
   return 0;
 }
