@@ -313,7 +313,7 @@ absl::Status Run(const std::string& config_path,
 absl::Status Check(const std::string& config_path,
                    const std::vector<std::string>& assignments) {
   PANDA_ASSIGN_OR_RETURN(const PipelineConfig config, LoadRunConfig(config_path, assignments));
-  // The variables are read as `run` reads them; joining the job is left to
+  // The variables are read as `run` reads them. Joining the job is left to
   // `run`, because the other ranks would have to join a check too.
   PANDA_ASSIGN_OR_RETURN(const DistributedEnvironment environment,
                          ReadDistributedEnvironment());

@@ -12,7 +12,7 @@
 #      rank exit non-zero with a message naming the failed operation within
 #      PANDA_DIST_TIMEOUT_S, and a rerun resumes from the shards written;
 #   5. ranks given other configs or another WORLD_SIZE, and a lone RANK=1,
-#      fail with an error that says so.
+#      fail with an error naming the disagreement.
 # The small LeNet on Fashion-MNIST keeps each run to seconds.
 set -uo pipefail
 
@@ -222,9 +222,9 @@ python3 "$compare" results "$work/large_single_out/large/results.json" \
 echo "ok: the rerun resumed from the shards already written"
 
 # --- 5. Ranks that disagree -------------------------------------------------
-# Starts "knn" as 2 ranks with the extra arguments $1 for rank 1 and the
-# environment assignments $2 for rank 1, then expects both to fail; rank
-# $3's log must match pattern $4.
+# Starts "knn" as 2 ranks, rank 1 with the extra arguments $1 and the
+# environment assignments $2, and expects both ranks to fail. Rank $3's log
+# must match pattern $4.
 expect_disagreement() {
   local rank1_arguments=$1 rank1_environment=$2 named_rank=$3 pattern=$4
   local port
@@ -243,6 +243,7 @@ expect_disagreement() {
       >"$work/disagree.rank$rank.log" 2>&1 &
     pids+=($!)
   done
+
   local codes=()
   for rank in 0 1; do
     wait "${pids[rank]}"
@@ -252,6 +253,7 @@ expect_disagreement() {
     fail "disagreement ($pattern): exit statuses ${codes[*]}"
   ((codes[0] != 124 && codes[1] != 124)) ||
     fail "disagreement ($pattern): a rank hung until the timeout"
+
   grep -q "$pattern" "$work/disagree.rank$named_rank.log" || {
     tail -3 "$work/disagree.rank$named_rank.log" >&2
     fail "disagreement: rank $named_rank's log lacks \"$pattern\""

@@ -17,8 +17,8 @@ namespace panda {
 // Counts and shapes of what a run keeps in memory.
 struct RunMemoryShape {
   // Images decoded and held at once. Segmentation loads both whole splits
-  // before it takes the subset, and an adapter that trains holds the images
-  // the subset keeps. Images streamed into feature extraction are held only
+  // before it takes the subset, and an adapter that trains keeps every image
+  // the subset chose. Images streamed into feature extraction are held only
   // for the batches in flight (StreamedImages).
   int64_t decoded_images = 0;
   // Images the subset keeps of each split; each has a pooled feature.

@@ -58,7 +58,7 @@ std::optional<ImageDimensions> PngDimensions(std::ifstream& file) {
 }
 
 // JPEG: walks the segments up to the first start-of-frame marker, which
-// holds the height and width.
+// contains the height and width.
 std::optional<ImageDimensions> JpegDimensions(std::ifstream& file) {
   int64_t offset = 2;
   while (true) {

@@ -1,5 +1,5 @@
 // Exact k-nearest-neighbour search over a bank split across the ranks of a
-// process group. Each rank holds one contiguous shard of the bank's rows
+// process group. Each rank keeps one contiguous shard of the bank's rows
 // (ShardRows). Rank 0's queries are broadcast in blocks, every rank finds
 // each query's k nearest rows in its shard, and the ranks exchange these
 // candidates and keep the k smallest distances. The result equals SearchKnn

@@ -1,4 +1,4 @@
-// Which rows of a sequence each rank of a process group owns.
+// The rows of a sequence that each rank of a process group owns.
 #ifndef PANDA_DISTRIBUTED_SHARDING_H_
 #define PANDA_DISTRIBUTED_SHARDING_H_
 
